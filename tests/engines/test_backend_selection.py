@@ -1,0 +1,65 @@
+"""Backend choice: auto falls back to ONNX Runtime with a reason; a forced TensorRT that cannot run is an error."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import pytest
+import tiny_models
+
+from engines.backends.select import select_backend, tensorrt_status
+from engines.errors import FacestreamError
+from engines.runtime import load_model
+
+needs_no_tensorrt = pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is not None, reason="this host has tensorrt; these tests are for CPU hosts"
+)
+
+
+@needs_no_tensorrt
+def test_auto_without_tensorrt_picks_onnxruntime_and_says_why(store, caplog):
+    tiny_models.put_tiny_model(store, "cnn", with_fp16=False)
+    with caplog.at_level(logging.INFO, logger="engines.runtime"):
+        model = load_model("tiny-cnn", store=store)
+    assert model.backend_name == "onnxruntime"
+    assert model.backend_reason.startswith("auto; tensorrt does not import")
+    assert "runs on onnxruntime (auto; tensorrt does not import" in caplog.text
+
+
+@needs_no_tensorrt
+def test_forced_tensorrt_without_tensorrt_is_an_error(store):
+    tiny_models.put_tiny_model(store, "cnn", with_fp16=False)
+    with pytest.raises(FacestreamError, match="backend 'tensorrt' was requested but is not available"):
+        load_model("tiny-cnn", backend="tensorrt", store=store)
+
+
+def test_unknown_backend_model_and_precision_are_errors(store):
+    tiny_models.put_tiny_model(store, "cnn", with_fp16=False)
+    with pytest.raises(FacestreamError, match="unknown backend 'cuda'"):
+        select_backend("cuda")
+    with pytest.raises(FacestreamError, match="'nope' is not in the store"):
+        load_model("nope", store=store)
+    with pytest.raises(FacestreamError, match="has no int8 variant"):
+        load_model("tiny-cnn", precision="int8", backend="onnxruntime", store=store)
+
+
+def test_forced_onnxruntime_never_probes_tensorrt():
+    assert select_backend("onnxruntime") == ("onnxruntime", "forced")
+
+
+def test_fake_tensorrt_without_gpu_is_not_used(monkeypatch):
+    """tensorrt importing is not enough: cuda-python must see a GPU too."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.3.0"))
+    fake_cudart = types.SimpleNamespace(cudaGetDeviceCount=lambda: (35, 0))
+    monkeypatch.setattr("engines.backends.select.import_cudart", lambda: fake_cudart)
+    ok, why = tensorrt_status()
+    assert not ok and "sees no GPU (35)" in why
+    assert select_backend("auto")[0] == "onnxruntime"
+    with pytest.raises(FacestreamError, match="sees no GPU"):
+        select_backend("tensorrt")
+    fake_cudart.cudaGetDeviceCount = lambda: (0, 1)
+    assert select_backend("auto") == ("tensorrt", "auto; tensorrt 10.3.0 with 1 CUDA device(s)")
