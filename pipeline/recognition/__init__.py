@@ -1,0 +1,1 @@
+"""Recognition in the stream: tracking, scheduling, gallery, matching, temporal aggregation, events."""

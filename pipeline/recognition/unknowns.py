@@ -1,0 +1,163 @@
+"""Persistent anonymous ids for unknown faces: online clustering of unknown tracks, stored in the gallery.
+
+Each unknown track's aggregated embedding joins the nearest cluster when cosine >= ``join_threshold``,
+else starts a new one, so "unknown #7 seen 5 times today" survives restarts. A cluster keeps a running
+centroid and its best few member embeddings; :func:`promote` turns a cluster into a named person with those
+embeddings. Ids come from an AUTOINCREMENT column and are never reused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engines.errors import FacestreamError
+
+from .gallery import Gallery, _check_name, l2_normalise
+
+DEFAULT_JOIN_THRESHOLD = 0.92
+MEMBERS_KEPT = 5
+# The centroid follows new sightings with weight 1/min(seen, CENTROID_MEMORY): stable, yet not frozen.
+CENTROID_MEMORY = 20
+
+
+@dataclass
+class UnknownCluster:
+    unknown_id: int
+    centroid: np.ndarray
+    seen: int
+    first_ns: int
+    last_ns: int
+    members: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (quality, embedding)
+
+    @property
+    def label(self) -> str:
+        return f"unknown#{self.unknown_id}"
+
+
+def parse_unknown_id(text: str) -> int:
+    """'7', '#7', 'unknown#7' -> 7."""
+    t = text.strip().lower().removeprefix("unknown").lstrip("#").strip()
+    if not t.isdigit():
+        raise FacestreamError(f"not an unknown id: {text!r} (expected e.g. 7 or unknown#7)")
+    return int(t)
+
+
+class UnknownClusters:
+    """The clusters of one gallery, held in memory and written through to SQLite."""
+
+    def __init__(self, gallery: Gallery, join_threshold: float = DEFAULT_JOIN_THRESHOLD):
+        self.gallery = gallery
+        self.join_threshold = join_threshold
+        self.clusters: dict[int, UnknownCluster] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        g = self.gallery
+        self.clusters = {
+            uid: UnknownCluster(uid, l2_normalise(g.unpack_vector(c)), seen, first, last)
+            for uid, c, seen, first, last in g.db.execute(
+                "SELECT id, centroid, seen, first_ns, last_ns FROM unknowns ORDER BY id"
+            )
+        }
+        for uid, vec, q in g.db.execute("SELECT unknown_id, vector, quality FROM unknown_members ORDER BY id"):
+            if uid in self.clusters:
+                self.clusters[uid].members.append((q, g.unpack_vector(vec)))
+
+    def nearest(self, embedding: np.ndarray) -> tuple[int | None, float]:
+        if not self.clusters:
+            return None, float("-inf")
+        ids = list(self.clusters)
+        sims = np.stack([self.clusters[i].centroid for i in ids]) @ l2_normalise(embedding)
+        best = int(np.argmax(sims))
+        return ids[best], float(sims[best])
+
+    def assign(self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool = True) -> UnknownCluster:
+        """Put one unknown track's embedding in a cluster (joining or creating); returns the cluster.
+
+        ``new_sighting=False`` refines the cluster for a track already counted (its identity was re-checked).
+        """
+        g = self.gallery
+        emb = l2_normalise(embedding)
+        uid, sim = self.nearest(emb)
+        with g.transaction():
+            if uid is None or sim < self.join_threshold:
+                uid = g.db.execute(
+                    "INSERT INTO unknowns(centroid, seen, first_ns, last_ns) VALUES (?, 1, ?, ?)",
+                    (g.pack_vector(emb), ts_ns, ts_ns),
+                ).lastrowid
+                cluster = UnknownCluster(uid, emb, 1, ts_ns, ts_ns)
+                self.clusters[uid] = cluster
+            else:
+                cluster = self.clusters[uid]
+                if new_sighting:
+                    cluster.seen += 1
+                w = 1.0 / min(max(cluster.seen, 2), CENTROID_MEMORY)
+                cluster.centroid = l2_normalise((1 - w) * cluster.centroid + w * emb)
+                cluster.last_ns = max(cluster.last_ns, ts_ns)
+                g.db.execute(
+                    "UPDATE unknowns SET centroid=?, seen=?, last_ns=? WHERE id=?",
+                    (g.pack_vector(cluster.centroid), cluster.seen, cluster.last_ns, uid),
+                )
+            self._keep_member(cluster, float(quality), emb)
+        return cluster
+
+    def _keep_member(self, cluster: UnknownCluster, quality: float, emb: np.ndarray) -> None:
+        g = self.gallery
+        cluster.members.append((quality, emb))
+        cluster.members.sort(key=lambda m: -m[0])
+        del cluster.members[MEMBERS_KEPT:]
+        g.db.execute("DELETE FROM unknown_members WHERE unknown_id=?", (cluster.unknown_id,))
+        g.db.executemany(
+            "INSERT INTO unknown_members(unknown_id, vector, quality) VALUES (?, ?, ?)",
+            [(cluster.unknown_id, g.pack_vector(v), q) for q, v in cluster.members],
+        )
+
+
+def list_unknowns(gallery: Gallery, since_ns: int | None = None) -> list[dict]:
+    """Rows for ``facestream gallery unknowns``: id, seen (tracks), seen since ``since_ns`` (default: today)."""
+    if since_ns is None:
+        lt = time.localtime()
+        since_ns = int(time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1)) * 1e9)
+    rows = gallery.db.execute("SELECT id, seen, first_ns, last_ns FROM unknowns ORDER BY id").fetchall()
+    return [
+        {
+            "id": uid,
+            "label": f"unknown#{uid}",
+            "seen": seen,
+            "seen_today": gallery.sighting_count(uid, since_ns),
+            "first_ns": first,
+            "last_ns": last,
+        }
+        for uid, seen, first, last in rows
+    ]
+
+
+def promote(gallery: Gallery, unknown_id: int, name: str) -> int:
+    """Name an unknown cluster: its member embeddings join person ``name`` (created if new), its sightings
+    are relabelled, and the cluster is deleted, all in one transaction. Returns embeddings added.
+    """
+    name = _check_name(name)
+    g = gallery
+    now = time.time_ns()
+    with g.transaction():
+        if not g.db.execute("SELECT 1 FROM unknowns WHERE id=?", (unknown_id,)).fetchone():
+            raise FacestreamError(f"no unknown#{unknown_id} in the gallery (see: facestream gallery unknowns)")
+        members = g.db.execute(
+            "SELECT vector, quality FROM unknown_members WHERE unknown_id=? ORDER BY quality DESC", (unknown_id,)
+        ).fetchall()
+        pid = g.person_id(name)
+        if pid is None:
+            pid = g.db.execute("INSERT INTO people(name, created_ns) VALUES (?, ?)", (name, now)).lastrowid
+        for vec, q in members:
+            g.db.execute(
+                "INSERT INTO embeddings(person_id, vector, quality, photo_sha256, source, created_ns) "
+                "VALUES (?, ?, ?, '', ?, ?)",
+                (pid, vec, q, f"unknown#{unknown_id}", now),
+            )
+        g.db.execute("UPDATE sightings SET name=?, unknown_id=NULL WHERE unknown_id=?", (name, unknown_id))
+        g.db.execute("DELETE FROM unknowns WHERE id=?", (unknown_id,))
+        g.bump_version()
+    return len(members)
