@@ -37,7 +37,9 @@ def _as_dict(manifest: Manifest, inputs: np.ndarray | dict[str, np.ndarray]) -> 
             )
         return dict(inputs)
     if len(names) != 1:
-        raise FacestreamError(f"model {manifest.name!r} has {len(names)} inputs {names}: pass a dict, not an array")
+        raise FacestreamError(
+            f"model {manifest.name!r} has {len(names)} inputs {names}: pass a dict, not an array"
+        )
     return {names[0]: inputs}
 
 
@@ -88,7 +90,9 @@ def validate_inputs(manifest: Manifest, inputs: np.ndarray | dict[str, np.ndarra
                     )
                 continue
             if got == 0:
-                raise FacestreamError(f"input {spec.name!r} of model {manifest.name!r} is empty along {want!r}")
+                raise FacestreamError(
+                    f"input {spec.name!r} of model {manifest.name!r} is empty along {want!r}"
+                )
             seen = sizes.setdefault(want, (got, spec.name))
             if seen[0] != got:
                 raise FacestreamError(

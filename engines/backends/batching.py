@@ -51,6 +51,8 @@ def run_in_chunks(
         return run(feeds)
     parts = [run(part) for part in chunks(feeds, in_axes, max_batch)]
     return {
-        name: np.concatenate([p[name] for p in parts], axis=out_axes[name]) if name in out_axes else parts[0][name]
+        name: np.concatenate([p[name] for p in parts], axis=out_axes[name])
+        if name in out_axes
+        else parts[0][name]
         for name in parts[0]
     }

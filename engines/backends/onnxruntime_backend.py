@@ -64,9 +64,13 @@ class OnnxRuntimeBackend:
         try:
             self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=wanted)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise FacestreamError(f"ONNX Runtime cannot load {onnx_path}: {str(exc).splitlines()[0]}") from exc
+            raise FacestreamError(
+                f"ONNX Runtime cannot load {onnx_path}: {str(exc).splitlines()[0]}"
+            ) from exc
         self.providers = self.session.get_providers()
-        self.io_binding = io_binding if io_binding is not None else self.providers[0] != "CPUExecutionProvider"
+        self.io_binding = (
+            io_binding if io_binding is not None else self.providers[0] != "CPUExecutionProvider"
+        )
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._in_axes, self._out_axes = batch_axes(manifest)
 

@@ -13,7 +13,8 @@ from engines.errors import FacestreamError
 from engines.runtime import load_model
 
 needs_no_tensorrt = pytest.mark.skipif(
-    importlib.util.find_spec("tensorrt") is not None, reason="this host has tensorrt; these tests are for CPU hosts"
+    importlib.util.find_spec("tensorrt") is not None,
+    reason="this host has tensorrt; these tests are for CPU hosts",
 )
 
 

@@ -25,7 +25,9 @@ Reference = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
     for i, node in enumerate(graph.node):
         node.name = node.name or f"{node.op_type.lower()}_{i}"  # fp16 conversion names its casts after nodes
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facestream-tests")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facestream-tests"
+    )
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model
@@ -50,7 +52,9 @@ def make_cnn(name: str = "tiny-cnn", size: int = 16, channels: int = 4, classes:
     gw = rng.normal(0, 0.2, (classes, feat)).astype(np.float32)
     gb = rng.normal(0, 0.1, (classes,)).astype(np.float32)
     nodes = [
-        helper.make_node("Conv", ["image", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node(
+            "Conv", ["image", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]
+        ),
         helper.make_node("Relu", ["conv"], ["relu"]),
         helper.make_node("MaxPool", ["relu"], ["pool"], kernel_shape=[2, 2], strides=[2, 2]),
         helper.make_node("Flatten", ["pool"], ["flat"], axis=1),
@@ -127,7 +131,9 @@ def make_lstm(name: str = "tiny-lstm", features: int = 8, hidden: int = 6, seed:
             TensorSpec(name="hidden_seq", shape=["seq", "batch", hidden]),
             TensorSpec(name="last_hidden", shape=["batch", hidden]),
         ],
-        profiles={"sequence": ProfileSpec(min=[1, 1, features], opt=[16, 8, features], max=[64, 32, features])},
+        profiles={
+            "sequence": ProfileSpec(min=[1, 1, features], opt=[16, 8, features], max=[64, 32, features])
+        },
         licence="test weights, random",
     )
 

@@ -1,0 +1,408 @@
+"""A fake ``tensorrt`` module and a fake cuda-python runtime, for tests whose names say ``fake_tensorrt``.
+
+Not TensorRT: the "plan" is a header plus the ONNX bytes, and execution runs the ONNX with ONNX Runtime.
+What it does check is how our code drives the API shared by TensorRT 10.x/11.x: strongly typed network flag,
+parser error reporting, profiles (shapes outside [min, max] are refused), workspace, timing cache, tensor
+addresses, ``execute_async_v3`` on a stream, and CUDA-graph capture/replay. The fake CUDA memory is real host
+memory (ctypes), so copies really move bytes and a missed copy shows up as wrong outputs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import hashlib
+import json
+import os
+import struct
+import time
+import types
+
+import numpy as np
+
+__version__ = "10.3.0.fake"
+MAGIC = b"FAKETRT1"
+
+
+class Logger:
+    WARNING = 2
+    INFO = 3
+
+    def __init__(self, severity: int = 2):
+        self.severity = severity
+
+
+class NetworkDefinitionCreationFlag(enum.IntEnum):
+    STRONGLY_TYPED = 5
+
+
+class MemoryPoolType(enum.IntEnum):
+    WORKSPACE = 0
+
+
+class BuilderFlag(enum.IntEnum):
+    VERSION_COMPATIBLE = 13
+
+
+class HardwareCompatibilityLevel(enum.IntEnum):
+    NONE = 0
+    AMPERE_PLUS = 1
+    SAME_COMPUTE_CAPABILITY = 2
+
+
+class _Tensor:
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _Network:
+    def __init__(self, flags: int):
+        self.flags = flags
+        self.inputs: list[_Tensor] = []
+        self.onnx: bytes = b""
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self.inputs)
+
+    def get_input(self, i: int) -> _Tensor:
+        return self.inputs[i]
+
+
+class OnnxParser:
+    def __init__(self, network: _Network, logger: Logger):
+        self.network, self.errors = network, []
+
+    def parse(self, data: bytes) -> bool:
+        import onnx
+
+        try:
+            model = onnx.load_from_string(data)
+            onnx.checker.check_model(model)
+        except Exception as exc:  # what TensorRT reports as a parser error
+            self.errors = [f"ModelImporter.cpp:42 In node -1: {type(exc).__name__}: {exc}"]
+            return False
+        inits = {i.name for i in model.graph.initializer}
+        self.network.inputs = [_Tensor(i.name) for i in model.graph.input if i.name not in inits]
+        self.network.onnx = data
+        return True
+
+    @property
+    def num_errors(self) -> int:
+        return len(self.errors)
+
+    def get_error(self, i: int) -> str:
+        return self.errors[i]
+
+
+class _Profile:
+    def __init__(self):
+        self.shapes: dict[str, list] = {}
+
+    def set_shape(self, name, lo, opt, hi) -> None:
+        self.shapes[name] = [list(lo), list(opt), list(hi)]
+
+
+class _TimingCache:
+    def __init__(self, data: bytes):
+        self.entries = int(data[6:] or b"0") if data.startswith(b"FAKETC") else 0
+
+    def serialize(self) -> bytes:
+        return b"FAKETC%d" % self.entries
+
+
+class _Config:
+    def __init__(self):
+        self.pools: dict[int, int] = {}
+        self.profiles: list[_Profile] = []
+        self.flags: set[int] = set()
+        self.hardware_compatibility_level = HardwareCompatibilityLevel.NONE
+        self.timing_cache: _TimingCache | None = None
+
+    def set_memory_pool_limit(self, pool, size) -> None:
+        self.pools[int(pool)] = int(size)
+
+    def add_optimization_profile(self, profile: _Profile) -> int:
+        self.profiles.append(profile)
+        return len(self.profiles) - 1
+
+    def set_flag(self, flag) -> None:
+        self.flags.add(int(flag))
+
+    def create_timing_cache(self, data: bytes) -> _TimingCache | None:
+        if data and not data.startswith(b"FAKETC"):
+            return None
+        return _TimingCache(data)
+
+    def set_timing_cache(self, cache: _TimingCache, ignore_mismatch: bool) -> bool:
+        self.timing_cache = cache
+        return True
+
+
+class Builder:
+    def __init__(self, logger: Logger):
+        self.logger = logger
+
+    def create_network(self, flags: int) -> _Network:
+        if flags != 1 << int(NetworkDefinitionCreationFlag.STRONGLY_TYPED):
+            raise TypeError(f"fake tensorrt: only strongly typed networks are supported (flags={flags})")
+        return _Network(flags)
+
+    def create_builder_config(self) -> _Config:
+        return _Config()
+
+    def create_optimization_profile(self) -> _Profile:
+        return _Profile()
+
+    def build_serialized_network(self, network: _Network, config: _Config) -> bytes | None:
+        if len(config.profiles) != 1 or MemoryPoolType.WORKSPACE not in config.pools:
+            return None
+        delay = float(os.environ.get("FAKE_TRT_BUILD_SECONDS", "0"))
+        if delay:
+            time.sleep(delay)
+        log_path = os.environ.get("FAKE_TRT_BUILD_LOG")
+        if log_path:
+            with open(log_path, "a") as f:
+                f.write(f"{os.getpid()}\n")
+        if config.timing_cache is not None:
+            config.timing_cache.entries += 1
+        header = {
+            "profiles": config.profiles[0].shapes,
+            "workspace": config.pools[int(MemoryPoolType.WORKSPACE)],
+            "flags": sorted(config.flags),
+            "hardware": int(config.hardware_compatibility_level),
+            "onnx_sha256": hashlib.sha256(network.onnx).hexdigest(),
+        }
+        head = json.dumps(header).encode()
+        return MAGIC + struct.pack("<Q", len(head)) + head + network.onnx
+
+
+# --- runtime -------------------------------------------------------------------------------------------------
+
+
+class Runtime:
+    def __init__(self, logger: Logger):
+        self.engine_host_code_allowed = False
+
+    def deserialize_cuda_engine(self, plan: bytes) -> _Engine | None:
+        plan = bytes(plan)
+        if not plan.startswith(MAGIC) or len(plan) < 16:
+            return None
+        (n,) = struct.unpack("<Q", plan[8:16])
+        try:
+            header = json.loads(plan[16 : 16 + n])
+        except ValueError:
+            return None
+        onnx_bytes = plan[16 + n :]
+        if hashlib.sha256(onnx_bytes).hexdigest() != header.get("onnx_sha256"):
+            return None
+        if int(BuilderFlag.VERSION_COMPATIBLE) in header["flags"] and not self.engine_host_code_allowed:
+            return None
+        return _Engine(header, onnx_bytes)
+
+
+class _Engine:
+    def __init__(self, header: dict, onnx_bytes: bytes):
+        import onnxruntime as ort
+
+        self.header = header
+        self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name: i for i in self.session.get_inputs()}
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.contexts_made = 0
+
+    def create_execution_context(self) -> _Context:
+        self.contexts_made += 1
+        return _Context(self)
+
+
+_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
+
+
+class _Context:
+    def __init__(self, engine: _Engine):
+        self.engine = engine
+        self.shapes: dict[str, tuple] = {}
+        self.addresses: dict[str, int] = {}
+        self.out_shapes: dict[tuple, dict[str, tuple]] = {}
+        self.executions = 0
+
+    def set_input_shape(self, name: str, shape) -> bool:
+        lo, _, hi = self.engine.header["profiles"][name]
+        if len(shape) != len(lo) or any(not a <= s <= b for s, a, b in zip(shape, lo, hi, strict=True)):
+            return False
+        self.shapes[name] = tuple(shape)
+        return True
+
+    def set_tensor_address(self, name: str, ptr: int) -> bool:
+        self.addresses[name] = int(ptr)
+        return True
+
+    def get_tensor_shape(self, name: str) -> tuple:
+        if name in self.shapes:
+            return self.shapes[name]
+        key = tuple(sorted(self.shapes.items()))
+        return self.out_shapes[key][name]
+
+    def _execute(self) -> None:
+        feeds = {}
+        for name, spec in self.engine.inputs.items():
+            shape = self.shapes[name]
+            dtype = np.dtype(_NP[spec.type])
+            n = int(np.prod(shape)) * dtype.itemsize
+            raw = (ctypes.c_uint8 * n).from_address(self.addresses[name])
+            feeds[name] = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        outs = self.engine.session.run(self.engine.outputs, feeds)
+        key = tuple(sorted(self.shapes.items()))
+        self.out_shapes[key] = {}
+        for name, arr in zip(self.engine.outputs, outs, strict=True):
+            arr = np.ascontiguousarray(arr)
+            ctypes.memmove(self.addresses[name], arr.ctypes.data, arr.nbytes)
+            self.out_shapes[key][name] = arr.shape
+        self.executions += 1
+
+    def execute_async_v3(self, stream: int) -> bool:
+        if any(n not in self.shapes for n in self.engine.inputs):
+            return False
+        _on_stream(stream, self._execute)
+        return True
+
+
+# --- fake cuda-python runtime ----------------------------------------------------------------------------------
+
+_CAPTURING: dict[int, list] = {}
+
+
+def _on_stream(stream: int, op) -> None:
+    """Run ``op`` now, or record it when ``stream`` is being captured into a graph."""
+    if stream in _CAPTURING:
+        _CAPTURING[stream].append(op)
+    else:
+        op()
+
+
+class FakeCudart:
+    """cuda-python's ``runtime`` module, faked: calls return (error, value...) tuples like the real one."""
+
+    cudaStreamNonBlocking = 1
+    cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
+    cudaStreamCaptureMode = types.SimpleNamespace(cudaStreamCaptureModeThreadLocal=1)
+
+    def __init__(
+        self, name: bytes = b"Fake GPU 8.7", cc: tuple[int, int] = (8, 7), fail_capture: bool = False
+    ):
+        self.props = types.SimpleNamespace(name=name, major=cc[0], minor=cc[1])
+        self.fail_capture = fail_capture
+        self.memory: dict[int, ctypes.Array] = {}
+        self.host: set[int] = set()
+        self.streams: set[int] = set()
+        self.graph_launches = 0
+        self._next_stream = 100
+
+    def cudaGetDeviceCount(self):
+        return 0, 1
+
+    def cudaSetDevice(self, i):
+        return (0,) if i == 0 else (101,)  # cudaErrorInvalidDevice
+
+    def cudaGetDeviceProperties(self, i):
+        return 0, self.props
+
+    def cudaStreamCreateWithFlags(self, flags):
+        self._next_stream += 1
+        self.streams.add(self._next_stream)
+        return 0, self._next_stream
+
+    def cudaStreamSynchronize(self, s):
+        return (0,) if s in self.streams else (400,)  # cudaErrorInvalidResourceHandle
+
+    def cudaStreamDestroy(self, s):
+        self.streams.discard(s)
+        return (0,)
+
+    def _alloc(self, n):
+        buf = (ctypes.c_uint8 * n)()
+        self.memory[ctypes.addressof(buf)] = buf
+        return ctypes.addressof(buf)
+
+    def cudaMalloc(self, n):
+        return 0, self._alloc(n)
+
+    def cudaMallocHost(self, n):
+        ptr = self._alloc(n)
+        self.host.add(ptr)
+        return 0, ptr
+
+    def cudaFree(self, ptr):
+        return (0,) if self.memory.pop(ptr, None) is not None else (1,)
+
+    def cudaFreeHost(self, ptr):
+        self.host.discard(ptr)
+        return self.cudaFree(ptr)
+
+    def cudaMemcpyAsync(self, dst, src, n, kind, stream):
+        if stream not in self.streams:
+            return (400,)
+        _on_stream(stream, lambda: ctypes.memmove(dst, src, n))
+        return (0,)
+
+    def cudaStreamBeginCapture(self, stream, mode):
+        if self.fail_capture:
+            return (900,)  # cudaErrorStreamCaptureUnsupported
+        _CAPTURING[stream] = []
+        return (0,)
+
+    def cudaStreamEndCapture(self, stream):
+        return 0, _CAPTURING.pop(stream)
+
+    def cudaGraphInstantiate(self, graph, flags):
+        return 0, list(graph)
+
+    def cudaGraphLaunch(self, graph_exec, stream):
+        self.graph_launches += 1
+        for op in graph_exec:
+            op()
+        return (0,)
+
+    def cudaGraphExecDestroy(self, g):
+        return (0,)
+
+    def cudaGraphDestroy(self, g):
+        return (0,)
+
+
+def module() -> types.ModuleType:
+    """This module, for code that takes a ``trt_module``."""
+    import sys
+
+    return sys.modules[__name__]
+
+
+def build_in_child(engine_dir: str, onnx_path: str, model: str, result_path: str) -> None:
+    """Run in a spawned process: get-or-build one engine through the real cache with the fake builder."""
+    from pathlib import Path
+
+    from engines.manifest import ProfileSpec
+    from engines.trt.build import BuildSettings, build_plan
+    from engines.trt.cache import EngineCache, EngineKey, sha256_bytes
+    from engines.trt.profiles import profiles_for_key
+
+    onnx_bytes = Path(onnx_path).read_bytes()
+    profiles = {"image": ProfileSpec(min=[1, 1, 16, 16], opt=[4, 1, 16, 16], max=[8, 1, 16, 16])}
+    key = EngineKey(
+        model=model,
+        onnx_sha256=sha256_bytes(onnx_bytes),
+        trt_version=__version__,
+        gpu_name="Fake GPU 8.7",
+        compute_capability="8.7",
+        precision="fp32",
+        profiles=profiles_for_key(profiles),
+    )
+    trt = module()
+    runtime = Runtime(Logger())
+    engine, outcome = EngineCache(engine_dir).get_or_build(
+        key, lambda: build_plan(trt, onnx_bytes, profiles, BuildSettings()), runtime.deserialize_cuda_engine
+    )
+    Path(result_path).write_text(
+        json.dumps({"built": outcome.built, "reason": outcome.reason, "inputs": list(engine.inputs)})
+    )
