@@ -116,7 +116,9 @@ class FaceDetector:
         return cv2.resize(rgb, (nw, nh), interpolation=interp), nw / w
 
     def _tensor(self, rgb: np.ndarray):
-        tiled, rects = build_tiled_pyramid(rgb, self.mean_rgb, self.padding, self.outer_padding, self.max_levels)
+        tiled, rects = build_tiled_pyramid(
+            rgb, self.mean_rgb, self.padding, self.outer_padding, self.max_levels
+        )
         return np.ascontiguousarray(tiled.transpose(2, 0, 1)), rects
 
     def _decode(self, scores: np.ndarray, rects, scale: float) -> list[Detection]:

@@ -32,6 +32,8 @@ class LandmarkPredictor:
     def predict(self, rgb: np.ndarray, box: Box) -> np.ndarray:
         """5 landmarks (x, y) as float32 (5, 2) for the face in ``box`` of an RGB uint8 image."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise FacestreamError(f"landmark input must be an RGB uint8 array (H,W,3), got {rgb.shape} {rgb.dtype}")
+            raise FacestreamError(
+                f"landmark input must be an RGB uint8 array (H,W,3), got {rgb.shape} {rgb.dtype}"
+            )
         shape = self._predictor(rgb, dlib_rectangle(box))
         return np.array([(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)], np.float32)

@@ -15,12 +15,16 @@ def ensure_dlib_models(store: ModelStore | None = None) -> ModelStore:
 
     store = store or ModelStore()
     if not (store.has(EMBEDDER_NAME) and store.has(DETECTOR_NAME)):
-        log.info("dlib models not in %s yet: converting them from face_recognition_models (one-off)", store.root)
+        log.info(
+            "dlib models not in %s yet: converting them from face_recognition_models (one-off)", store.root
+        )
         import_dlib_models(store)
     return store
 
 
-def load_onnx_model(name: str, store: ModelStore, backend: str = "auto", precision: str | None = None, **opts):
+def load_onnx_model(
+    name: str, store: ModelStore, backend: str = "auto", precision: str | None = None, **opts
+):
     """``engines.runtime.load_model``; the object returned has ``.infer(array) -> dict`` and ``.manifest``."""
     from engines.runtime import load_model
 

@@ -48,7 +48,12 @@ def level_sizes(nr: int, nc: int, n: int = PYRAMID_N, max_levels: int | None = N
 
 
 def tile_layout(
-    nr: int, nc: int, padding: int = 10, outer_padding: int = 11, n: int = PYRAMID_N, max_levels: int | None = None
+    nr: int,
+    nc: int,
+    padding: int = 10,
+    outer_padding: int = 11,
+    n: int = PYRAMID_N,
+    max_levels: int | None = None,
 ) -> tuple[list[Rect], int, int]:
     """dlib's ``compute_tiled_image_pyramid_details``: (level rects, tiled rows, tiled cols)."""
     sizes = level_sizes(nr, nc, n, max_levels)
@@ -79,7 +84,10 @@ def tile_layout(
         right, bottom = outer_padding + width - 1, y - 1
         rect = Rect(right - (widths[i] - 1), bottom - (heights[i] - 1), right, bottom)
         overlap = not (
-            rect.left > first.right or rect.right < first.left or rect.top > first.bottom or rect.bottom < first.top
+            rect.left > first.right
+            or rect.right < first.left
+            or rect.top > first.bottom
+            or rect.bottom < first.top
         )
         if overlap:
             break
