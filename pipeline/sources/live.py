@@ -145,6 +145,9 @@ class LiveSource(Source):
             if reader.abandoned.is_set() or not self._rate.admit(mono_ns):
                 return
             frame = self._stamper.stamp(image, wall_ns, mono_ns)  # type: ignore[arg-type]
+            if reader.images == 1:
+                UP.labels(self.stream_id).set(1)
+                self._failures.recovered("%s: receiving frames", self._safe_uri())
         self._buffer.put(frame, reader.abandoned)
 
     # -- supervisor -------------------------------------------------------------------------------------
@@ -184,8 +187,6 @@ class LiveSource(Source):
 
     def _watch(self, reader: _Reader) -> tuple[str, str]:
         """Wait until ``reader``'s connection ends, stalls or fails to open (or close()); say why."""
-        up = UP.labels(self.stream_id)
-        receiving = False
         while not self._closed.wait(_WATCH_PERIOD_S):
             if not reader.is_alive():
                 return reader.failure or ("ended", "stream ended")
@@ -197,11 +198,6 @@ class LiveSource(Source):
             reading_since = reader.reading_since
             if reading_since is not None and now - reading_since > self.cfg.read_timeout_s:
                 return ("stall", f"no frame for {self.cfg.read_timeout_s:g}s (read_timeout_s)")
-            if reader.images and not receiving:
-                receiving = True
-                up.set(1)
-                self._failures.recovered("%s: receiving frames", self._safe_uri())
-                log.debug("stream %s: connected to %s", self.stream_id, self._safe_uri())
         return ("closed", "closed")
 
     def _safe_uri(self) -> str:
