@@ -1,0 +1,75 @@
+"""Turning arrays into payloads and back: raw (zero-copy), JPEG (across hosts) or shared memory (same host)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from .shm import ShmReader, ShmWriter
+from .wire import DTYPES, ENC_JPEG, ENC_NONE, ENC_RAW, ENC_SHM, Item, Payload, WireError, raw_payload
+
+
+class PayloadEncoder:
+    """Encodes item pixels for one outgoing hop, as the hop's config says."""
+
+    def __init__(self, encoding: str = ENC_RAW, jpeg_quality: int = 90, shm_prefix: str = "", shm_slots: int = 16):
+        self.encoding = encoding
+        self.jpeg_quality = jpeg_quality
+        self.shm = ShmWriter(shm_prefix or "hop", shm_slots) if encoding == ENC_SHM else None
+
+    def attach(self, item: Item, array: np.ndarray | None, wait: bool = False,
+               should_stop: Callable[[], bool] | None = None) -> None:
+        """Set the item's payload; ``wait`` (lossless) lets a shared-memory ring wait for a free slot."""
+        if array is None:
+            item.payload, item.data = Payload(), None
+            return
+        if self.encoding == ENC_JPEG and array.dtype == np.uint8 and array.ndim in (2, 3):
+            ok, buf = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            item.payload = Payload(ENC_JPEG, tuple(array.shape), "uint8", int(buf.nbytes))
+            item.data = buf.tobytes()
+        elif self.shm is not None:
+            desc = self.shm.write(array, wait, should_stop)
+            item.payload = Payload(ENC_SHM, tuple(array.shape), str(array.dtype), int(array.nbytes), desc)
+            item.data = None
+        else:
+            item.payload = raw_payload(array)
+            item.data = array
+
+    def close(self) -> None:
+        if self.shm is not None:
+            self.shm.close()
+
+
+class PayloadDecoder:
+    """Decodes any payload encoding into an array; a mismatch with the header is a :class:`WireError`."""
+
+    def __init__(self) -> None:
+        self.shm = ShmReader()
+
+    def array(self, item: Item) -> np.ndarray | None:
+        p = item.payload
+        if p.encoding == ENC_NONE:
+            return None
+        if p.encoding == ENC_RAW:
+            return item.data  # already a view checked against the header by wire.decode
+        if p.encoding == ENC_JPEG:
+            flags = cv2.IMREAD_COLOR if len(p.shape) == 3 else cv2.IMREAD_GRAYSCALE
+            img = cv2.imdecode(np.frombuffer(item.data, np.uint8), flags)
+            if img is None:
+                raise WireError("bad_jpeg", f"{item.stream}/{item.seq}")
+            if tuple(img.shape) != tuple(p.shape):
+                raise WireError("bad_shape", f"jpeg decodes to {img.shape}, header says {p.shape}")
+            return img
+        if p.encoding == ENC_SHM:
+            try:
+                return self.shm.read(p.shm or {}, p.shape, np.dtype(DTYPES[p.dtype]))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise WireError("bad_shm", str(exc)[:80]) from None
+        raise WireError("bad_encoding", p.encoding)
+
+    def close(self) -> None:
+        self.shm.close()

@@ -1,0 +1,46 @@
+"""The four stages. :func:`run_stage` is the entry point of every stage process."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..config import STAGES, PipelineConfig
+
+
+def stage_class(name: str):
+    if name == "capture":
+        from .capture import CaptureStage as cls
+    elif name == "preprocess":
+        from .preprocess import PreprocessStage as cls
+    elif name == "inference":
+        from .inference import InferenceStage as cls
+    elif name == "sink":
+        from .sink import SinkStage as cls
+    else:
+        raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    return cls
+
+
+def run_stage(name: str, cfg: PipelineConfig) -> int:
+    """Run one stage in this process until its streams end or it is told to stop. Returns the exit code."""
+    from ..metrics import serve_metrics
+
+    logging.basicConfig(level=cfg.log_level.upper(), format=f"%(asctime)s %(levelname)s [{name}:{os.getpid()}] %(message)s")
+    if cfg.metrics.enabled:
+        serve_metrics(name, cfg.metrics.host, cfg.metrics.ports.get(name, 0), cfg.run_dir())
+    from ..metrics import STAGE_RESTARTS
+
+    restarts = int(os.environ.get("FACESTREAM_STAGE_RESTARTS", "0") or 0)
+    if restarts:
+        STAGE_RESTARTS.labels(name).inc(restarts)
+    stage = stage_class(name)(cfg)
+    return stage.run()
+
+
+def stage_process_main(name: str, cfg_json: str) -> None:
+    """Target of a spawned stage process (config travels as JSON: spawn pickles nothing heavy)."""
+    import sys
+
+    cfg = PipelineConfig.model_validate_json(cfg_json)
+    sys.exit(run_stage(name, cfg))

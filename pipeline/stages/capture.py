@@ -1,0 +1,165 @@
+"""Capture stage: one reader thread per source, frames stamped at capture and sent to preprocess.
+
+Live sources use a latest-frame buffer (oldest dropped and counted as ``stale``); lossless sources block
+their reader when the buffer is full, so a file is never read faster than the pipeline can take it.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+
+from .. import metrics as m
+from ..config import PipelineConfig
+from ..sources import open_source
+from ..sources.base import Source, SourceFrame
+from ..sources.config import SourceConfig
+from ..wire import MSG_FRAME, Item
+from .base import LOSSLESS, POLICY_KEY, Stage
+
+_END = object()
+
+
+class StreamBuffer:
+    """Frames between a reader thread and the send loop, bounded either way."""
+
+    def __init__(self, cfg: SourceConfig):
+        self.cfg = cfg
+        self.lossless = cfg.policy == LOSSLESS
+        self.q: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
+        self.latest: collections.deque = collections.deque()
+        self.lock = threading.Lock()
+        self.stale = 0
+        self.ended = False
+        self.error = ""
+
+    def put(self, frame: SourceFrame | object, stop: threading.Event) -> None:
+        if self.lossless or frame is _END:
+            while not stop.is_set():
+                try:
+                    self.q.put(frame, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+            return
+        with self.lock:
+            self.latest.append(frame)
+            while len(self.latest) > self.cfg.queue_size:
+                self.latest.popleft()
+                self.stale += 1
+
+    def get(self) -> SourceFrame | object | None:
+        with self.lock:
+            if self.latest:
+                return self.latest.popleft()
+        try:
+            return self.q.get_nowait()
+        except queue.Empty:
+            return None
+
+    def take_stale(self) -> int:
+        with self.lock:
+            n, self.stale = self.stale, 0
+        return n
+
+
+class CaptureStage(Stage):
+    name = "capture"
+
+    def __init__(self, cfg: PipelineConfig):
+        super().__init__(cfg)
+        self.buffers = {s.id: StreamBuffer(s) for s in cfg.sources}
+        self.sources: dict[str, Source] = {}
+        self.threads: list[threading.Thread] = []
+        self.seq = dict.fromkeys(self.buffers, 0)
+        self.epoch = time.time_ns()
+
+    def reader(self, scfg: SourceConfig) -> None:
+        buf = self.buffers[scfg.id]
+        try:
+            src = open_source(scfg)
+            self.sources[scfg.id] = src
+            for frame in src.frames():
+                if self.stop_event.is_set():
+                    break
+                buf.put(frame, self.stop_event)
+        except Exception as exc:  # noqa: BLE001 - a broken source ends its stream, never the stage
+            buf.error = f"{type(exc).__name__}: {exc}"
+            self.log.error("capture: source %s (%s) failed: %s", scfg.id, scfg.uri, buf.error)
+        finally:
+            buf.put(_END, self.stop_event)
+
+    def setup(self) -> None:
+        for scfg in self.cfg.sources:
+            t = threading.Thread(target=self.reader, args=(scfg,), name=f"source-{scfg.id}", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def loop(self) -> None:
+        while not self.stop_event.is_set():
+            sent_any = False
+            for sid, buf in self.buffers.items():
+                if buf.ended:
+                    continue
+                stale = buf.take_stale()
+                if stale:
+                    m.FRAMES_DROPPED.labels(self.name, sid, "stale").inc(stale)
+                    self.pending_drops[sid][(self.name, "stale")] += stale
+                    self.seq[sid] += stale
+                frame = buf.get()
+                if frame is None:
+                    continue
+                sent_any = True
+                if frame is _END:
+                    buf.ended = True
+                    self.end_stream(sid, buf)
+                    continue
+                self.send_frame(sid, buf, frame)
+            self.drain_monitor()
+            self.housekeeping()
+            if self.finished():
+                break
+            if not sent_any:
+                time.sleep(0.002)
+
+    def drain_monitor(self) -> None:
+        if self.monitor is not None and self.monitor.poll(0):
+            self.on_monitor_event()
+
+    def send_frame(self, sid: str, buf: StreamBuffer, frame: SourceFrame) -> None:
+        seq = self.seq[sid]
+        self.seq[sid] += 1
+        m.FRAMES_IN.labels(self.name, sid).inc()
+        meta = {POLICY_KEY: buf.cfg.policy, "epoch": self.epoch}
+        it = Item(sid, seq, frame.wall_ns, frame.mono_ns, [[self.name, frame.wall_ns, 0]], meta=meta)
+        assert self.encoder is not None
+        self.encoder.attach(it, frame.image, buf.lossless, self.stop_event.is_set)
+        self.send_items(MSG_FRAME, [it])
+
+    def end_stream(self, sid: str, buf: StreamBuffer) -> None:
+        meta = {"frames_total": self.seq[sid], "epoch": self.epoch}
+        if buf.error:
+            meta["error"] = buf.error[:500]
+        now = time.time_ns()
+        it = Item(sid, self.seq[sid], now, time.monotonic_ns(), meta=meta)
+        self.eos_done[sid] = it
+        self.log.info("capture: stream %s ended after %d frames", sid, self.seq[sid])
+        self.forward_eos(it)
+
+    def drain(self) -> None:
+        for src in list(self.sources.values()):
+            try:
+                src.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def teardown(self) -> None:
+        for src in list(self.sources.values()):
+            try:
+                src.close()
+            except Exception:  # noqa: BLE001
+                pass
+        for t in self.threads:
+            t.join(timeout=1.0)

@@ -1,0 +1,55 @@
+"""Preprocess stage: colour conversion and resizing for the detector, batched across streams.
+
+Frames are resized (aspect kept) to fit ``detector_width`` x ``detector_height`` and converted BGR -> RGB
+(dlib and the ONNX models take RGB). Each item carries ``meta.scale`` so boxes map back to source pixels.
+Up to ``batch_size`` frames, waiting at most ``batch_timeout_ms``, travel as one batch message.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..config import PipelineConfig
+from ..wire import MSG_BATCH, Item
+from .base import Stage, is_lossless
+
+
+def detector_view(bgr: np.ndarray, max_w: int, max_h: int) -> tuple[np.ndarray, float]:
+    """BGR frame -> (RGB frame fitting max_w x max_h, scale from source to detector pixels)."""
+    h, w = bgr.shape[:2]
+    scale = min(1.0, max_w / w, max_h / h)
+    if scale < 1.0:
+        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    if bgr.ndim == 2:
+        return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB), scale
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), scale
+
+
+class PreprocessStage(Stage):
+    name = "preprocess"
+
+    def __init__(self, cfg: PipelineConfig):
+        super().__init__(cfg)
+        self.batch_size = cfg.preprocess.batch_size
+        self.batch_timeout_s = cfg.preprocess.batch_timeout_ms / 1000.0
+
+    def process(self, items: list[Item]) -> None:
+        out = []
+        pc = self.cfg.preprocess
+        assert self.encoder is not None
+        for it in items:
+            img = it.data
+            if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.dtype != np.uint8 or (
+                img.ndim == 3 and img.shape[2] not in (1, 3)
+            ):
+                self.drop(it, "bad_image")
+                continue
+            if img.ndim == 3 and img.shape[2] == 1:
+                img = img[:, :, 0]
+            rgb, scale = detector_view(img, pc.detector_width, pc.detector_height)
+            it.meta["scale"] = scale
+            it.meta["src_shape"] = [int(img.shape[0]), int(img.shape[1])]
+            self.encoder.attach(it, rgb, is_lossless(it), self.stop_event.is_set)
+            out.append(it)
+        self.send_items(MSG_BATCH, out)

@@ -1,0 +1,263 @@
+"""Sink stage: one JSON line per frame result (file, stdout, ZeroMQ PUB), track events, annotated MP4.
+
+It also does the books: for every stream it counts results, drops (by stage and reason, carried in the
+items) and frames lost in flight, and writes them to ``out_dir/summary.json`` at end of stream. A write
+that fails (disk full, unwritable path) is counted and logged once; the pipeline keeps running.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from .. import metrics as m
+from ..config import PipelineConfig
+from ..wire import Item
+from .annotate import VideoWriters
+from .base import Stage
+from .retention import RetentionSweeper
+
+
+@dataclass
+class StreamBooks:
+    epoch: int = 0
+    results: int = 0
+    max_seq: int = -1
+    last_seq: int = -1
+    out_of_order: int = 0
+    dropped: collections.Counter = field(default_factory=collections.Counter)
+    ended: bool = False
+    frames_total: int | None = None
+    error: str = ""
+
+    def lost(self) -> int:
+        total = self.frames_total if self.frames_total is not None else self.max_seq + 1
+        return max(0, total - self.results - sum(self.dropped.values()))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "frames_total": self.frames_total,
+            "results": self.results,
+            "dropped": {f"{s}/{r}": n for (s, r), n in sorted(self.dropped.items())},
+            "dropped_total": sum(self.dropped.values()),
+            "lost": self.lost(),
+            "out_of_order": self.out_of_order,
+            "ended": self.ended,
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+class SafeWriter:
+    """Append-only text file that survives write failures: counts them, logs once per reason, retries later."""
+
+    def __init__(self, path: Path, kind: str, log):
+        self.path, self.kind, self.log = path, kind, log
+        self.f = None
+        self.failed_reason = ""
+
+    def write(self, line: str) -> bool:
+        try:
+            if self.f is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            self.f.write(line + "\n")
+            self.f.flush()
+            if self.failed_reason:
+                self.log.info("sink: writing %s works again", self.path)
+                self.failed_reason = ""
+            m.SINK_EVENTS.labels(self.kind).inc()
+            return True
+        except OSError as exc:
+            reason = {28: "disk_full", 13: "permission", 30: "read_only"}.get(exc.errno or 0, "io_error")
+            m.SINK_WRITE_ERRORS.labels(reason).inc()
+            if reason != self.failed_reason:
+                self.log.error("sink: cannot write %s (%s); results are counted as unwritten until it works",
+                               self.path, exc.strerror or exc)
+                self.failed_reason = reason
+            if self.f is not None:
+                try:
+                    self.f.close()
+                except OSError:
+                    pass
+                self.f = None
+            return False
+
+    def close(self) -> None:
+        if self.f is not None:
+            try:
+                self.f.close()
+            except OSError:
+                pass
+            self.f = None
+
+
+class SinkStage(Stage):
+    name = "sink"
+
+    def __init__(self, cfg: PipelineConfig):
+        super().__init__(cfg)
+        self.batch_size = 16
+        sc = cfg.sink
+        self.out = Path(sc.out_dir)
+        self.books: dict[str, StreamBooks] = collections.defaultdict(StreamBooks)
+        self.results = SafeWriter(self.out / "results.jsonl", "result", self.log) if sc.jsonl else None
+        self.events_seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.pub: zmq.Socket | None = None
+        self.video = VideoWriters(self.out, sc.video_fps, cfg.privacy.blur_unknown, self.log) if sc.video else None
+        self.retention = RetentionSweeper(self.out, cfg.privacy.retention_days, self.log)
+
+    def setup(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.cfg.sink.pub:
+            self.pub = self.ctx.socket(zmq.PUB)
+            self.pub.setsockopt(zmq.SNDHWM, 1000)
+            self.pub.setsockopt(zmq.LINGER, 0)
+            self.pub.bind(self.cfg.sink.pub)
+
+    def account(self, it: Item) -> StreamBooks:
+        b = self.books[it.stream]
+        epoch = int(it.meta.get("epoch", 0) or 0)
+        if b.epoch and epoch and epoch != b.epoch:
+            self.log.warning("sink: stream %s restarted at capture (new epoch); previous books: %s",
+                             it.stream, b.summary())
+            b = self.books[it.stream] = StreamBooks()
+        if epoch:
+            b.epoch = epoch
+        for stage, reason, count in it.drops:
+            b.dropped[(str(stage), str(reason))] += int(count)
+        it.drops = []
+        return b
+
+    def process(self, items: list[Item]) -> None:
+        for it in items:
+            b = self.account(it)
+            if it.seq <= b.last_seq:
+                b.out_of_order += 1
+            b.last_seq = it.seq
+            b.max_seq = max(b.max_seq, it.seq)
+            b.results += 1
+            self.emit(it)
+            m.FRAMES_OUT.labels(self.name, it.stream).inc()
+            m.CAPTURE_TO_STAGE_SECONDS.labels(self.name).observe(max(0.0, (time.time_ns() - it.wall_ns) / 1e9))
+
+    def emit(self, it: Item) -> None:
+        now = time.time_ns()
+        if it.stages and it.stages[-1][0] == self.name:
+            it.stages[-1][2] = now
+        record: dict[str, Any] = {
+            "stream": it.stream,
+            "seq": it.seq,
+            "capture_wall_ns": it.wall_ns,
+            "capture_mono_ns": it.mono_ns,
+            "latency_ms": round((now - it.wall_ns) / 1e6, 2),
+            "stages": {s[0]: [s[1], s[2]] for s in it.stages if isinstance(s, list) and len(s) == 3},
+            "faces": it.meta.get("faces", []),
+        }
+        events = it.meta.get("events") or []
+        if events:
+            record["events"] = [self.store_event(e) for e in events]
+        line = json.dumps(record, separators=(",", ":"), default=_json_default)
+        if self.results is not None:
+            self.results.write(line)
+        if self.cfg.sink.stdout:
+            try:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                m.SINK_WRITE_ERRORS.labels("stdout").inc()
+        if self.pub is not None:
+            try:
+                self.pub.send_multipart([it.stream.encode(), line.encode()], zmq.NOBLOCK)
+            except zmq.Again:
+                m.SINK_WRITE_ERRORS.labels("pub_full").inc()
+        if self.video is not None and it.data is not None:
+            self.video.write(it.stream, it.data, record["faces"], float(it.meta.get("scale", 1.0)))
+
+    def store_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Write an event once (ids are deterministic, so a replay does not duplicate it); save its crop."""
+        event = dict(event)
+        crop = event.pop("crop_jpeg", None)
+        eid = str(event.get("id", ""))
+        if crop and self.cfg.sink.crops and eid:
+            path = self.out / "crops" / f"{eid}.jpg"
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(bytes(crop))
+                os.replace(tmp, path)
+                event["best_shot"] = str(path)
+            except OSError as exc:
+                m.SINK_WRITE_ERRORS.labels("crop").inc()
+                self.rlog.warning("crop", "sink: cannot write crop %s: %s", path, exc)
+        if eid and eid in self.events_seen:
+            return event
+        if eid:
+            self.events_seen[eid] = None
+            while len(self.events_seen) > 100_000:
+                self.events_seen.popitem(last=False)
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        SafeWriter(self.out / "events" / f"{day}.jsonl", "event", self.log).write(
+            json.dumps(event, separators=(",", ":"), default=_json_default))
+        return event
+
+    def on_eos(self, item: Item) -> None:
+        while any(x.stream == item.stream for x in self.queue):
+            self.process_queue()
+        b = self.account(item)
+        if item.stream in self.eos_done:
+            return  # a re-sent end of stream
+        b.ended = True
+        b.frames_total = item.meta.get("frames_total")
+        if item.meta.get("error"):
+            b.error = str(item.meta["error"])
+        lost = b.lost()
+        if lost:
+            m.FRAMES_LOST.labels(item.stream).inc(lost)
+        self.eos_done[item.stream] = item
+        if self.video is not None:
+            self.video.close(item.stream)
+        self.log.info("sink: stream %s ended: %s", item.stream, b.summary())
+        self.write_summary()
+
+    def write_summary(self) -> None:
+        data = {"streams": {k: v.summary() for k, v in self.books.items()}, "written_at_ns": time.time_ns()}
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            tmp = self.out / ".summary.json.tmp"
+            tmp.write_text(json.dumps(data, indent=2))
+            tmp.replace(self.out / "summary.json")
+        except OSError as exc:
+            m.SINK_WRITE_ERRORS.labels("summary").inc()
+            self.rlog.warning("summary", "sink: cannot write summary: %s", exc)
+
+    def housekeeping(self) -> None:
+        super().housekeeping()
+        self.retention.maybe_sweep()
+
+    def finished(self) -> bool:
+        return bool(self.streams) and len(self.eos_done) >= len(self.streams) and not self.queue
+
+    def teardown(self) -> None:
+        self.write_summary()
+        if self.results is not None:
+            self.results.close()
+        if self.video is not None:
+            self.video.close_all()
+        if self.pub is not None:
+            self.pub.close(0)
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, bytes | bytearray | memoryview):
+        return None
+    return str(o)

@@ -1,0 +1,106 @@
+"""ZeroMQ sockets between stages: PUSH (sender connects) -> PULL (receiver binds), bounded everywhere.
+
+Flow control lives here: every socket has a high-water mark, senders use ``IMMEDIATE`` so nothing queues
+towards a peer that is not connected (a restarted peer gets fresh frames, not a stale backlog), and
+``LINGER`` is short so a stopping stage never hangs on unsent messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket as pysocket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import zmq
+
+from engines.errors import FacestreamError
+
+from .config import CurveConfig, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+
+def _is_loopback(endpoint: str) -> bool:
+    host = urlparse(endpoint.replace("tcp://", "tcp://", 1)).hostname or ""
+    if host in ("localhost", "*"):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return ipaddress.ip_address(pysocket.gethostbyname(host)).is_loopback
+        except OSError:
+            return False
+
+
+def check_endpoint(endpoint: str, cfg: PipelineConfig, what: str) -> None:
+    """Refuse endpoints that are malformed, or plain tcp:// off this host without CURVE or explicit consent."""
+    if endpoint.startswith("ipc://"):
+        if len(endpoint) - 6 > 100:
+            raise FacestreamError(f"{what}: ipc path too long (max ~100 chars): {endpoint}")
+        return
+    if not endpoint.startswith("tcp://"):
+        raise FacestreamError(f"{what}: endpoint must start with ipc:// or tcp://, got {endpoint!r}")
+    if ":" not in endpoint[6:]:
+        raise FacestreamError(f"{what}: tcp endpoint needs a port, got {endpoint!r}")
+    if cfg.transport.curve.enabled or cfg.transport.allow_plain_tcp:
+        return
+    if not _is_loopback(endpoint):
+        raise FacestreamError(
+            f"{what}: {endpoint} leaves this host unencrypted; enable transport.curve "
+            "or set transport.allow_plain_tcp: true explicitly"
+        )
+
+
+def _prepare_ipc(endpoint: str) -> None:
+    if endpoint.startswith("ipc://"):
+        Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _apply_curve(sock: zmq.Socket, curve: CurveConfig, server: bool, stage: str) -> None:
+    if not curve.enabled:
+        return
+    from . import security
+
+    if server:
+        security.configure_curve_server(sock, curve, stage)
+    else:
+        security.configure_curve_client(sock, curve)
+
+
+def open_receiver(ctx: zmq.Context, cfg: PipelineConfig, stage: str) -> zmq.Socket:
+    """The PULL socket a stage reads its input from (bound)."""
+    endpoint = cfg.bind_endpoint(stage)
+    check_endpoint(endpoint, cfg, f"transport.{stage}.bind")
+    _prepare_ipc(endpoint)
+    sock = ctx.socket(zmq.PULL)
+    sock.setsockopt(zmq.RCVHWM, cfg.hop(stage).hwm)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, (cfg.transport.max_payload_mb << 20) + (2 << 20))
+    _apply_curve(sock, cfg.transport.curve, True, stage)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise FacestreamError(f"stage {stage} cannot bind {endpoint}: {exc}") from None
+    return sock
+
+
+def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.Socket:
+    """The PUSH socket a stage sends to ``downstream`` with (connected)."""
+    endpoint = cfg.connect_endpoint(downstream)
+    check_endpoint(endpoint, cfg, f"transport.{downstream}.connect")
+    _prepare_ipc(endpoint)
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.SNDHWM, cfg.hop(downstream).hwm)
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    sock.setsockopt(zmq.LINGER, 500)
+    sock.setsockopt(zmq.RECONNECT_IVL, 100)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+    _apply_curve(sock, cfg.transport.curve, False, downstream)
+    sock.connect(endpoint)
+    return sock
