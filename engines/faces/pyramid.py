@@ -136,6 +136,7 @@ def build_tiled_pyramid(
     out[r0.top : r0.bottom + 1, r0.left : r0.right + 1] = level
     for rect in rects[1:]:
         level = resize_bilinear(level, rect.height, rect.width)
+        np.clip(level, 0.0, 255.0, out=level)  # float rounding can leave 255.00002
         out[rect.top : rect.bottom + 1, rect.left : rect.right + 1] = level
     return out, rects
 

@@ -1,0 +1,42 @@
+"""Session fixtures: dlib's models converted once into a throwaway store; real face images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engines.store import ModelStore
+
+LFW = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "lfw_subset_10x10"
+
+
+@pytest.fixture(scope="session")
+def dlib_store(tmp_path_factory) -> ModelStore:
+    from engines.dlib_import import import_dlib_models
+
+    store = ModelStore(tmp_path_factory.mktemp("dlib-models"))
+    import_dlib_models(store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage.data import astronaut as load
+
+    return np.ascontiguousarray(load())
+
+
+@pytest.fixture(scope="session")
+def lfw_images():
+    """load(limit, step) -> RGB LFW images from ../shared/data; skips the test when the folder is absent."""
+
+    def load(limit: int | None = None, step: int = 1) -> list[np.ndarray]:
+        files = sorted(LFW.glob("*/*.jpg"))
+        if not files:
+            pytest.skip(f"LFW subset not found at {LFW} (../shared/data is absent)")
+        return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files[::step][:limit]]
+
+    return load
