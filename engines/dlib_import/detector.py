@@ -53,6 +53,10 @@ def build_detector(net: DlibNet) -> onnx.ModelProto:
             x = g.relu(x)
             i += 1
     return g.finish(
-        x, INPUT, ["batch", 3, "height", "width"], OUTPUT, ["batch", 1, "out_height", "out_width"],
+        x,
+        INPUT,
+        ["batch", 3, "height", "width"],
+        OUTPUT,
+        ["batch", 1, "out_height", "out_width"],
         doc="dlib mmod_human_face_detector (CC0, Davis King); input RGB 0..255, NCHW; tiled pyramid outside",
     )

@@ -60,6 +60,10 @@ def build_embedder(net: DlibNet) -> onnx.ModelProto:
     x = g.fc(x, layers[i + 1].fields)
     n_out = layers[i + 1].fields["num_outputs"]
     return g.finish(
-        x, INPUT, ["batch", 3, rows, cols], OUTPUT, ["batch", n_out],
+        x,
+        INPUT,
+        ["batch", 3, rows, cols],
+        OUTPUT,
+        ["batch", n_out],
         doc="dlib_face_recognition_resnet_model_v1 (CC0, Davis King); input RGB 0..255, NCHW",
     )

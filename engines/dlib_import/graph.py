@@ -74,7 +74,9 @@ class GraphBuilder:
         c = self.shapes[x][0]
         g = self.const("gamma", f["gamma"].astype(np.float32).reshape(1, c, 1, 1))
         b = self.const("beta", f["beta"].astype(np.float32).reshape(1, c, 1, 1))
-        return self.node("Add", [self.node("Mul", [x, g], self.shapes[x]), b], self.shapes[x], prefix="affine")
+        return self.node(
+            "Add", [self.node("Mul", [x, g], self.shapes[x]), b], self.shapes[x], prefix="affine"
+        )
 
     def relu(self, x: str) -> str:
         return self.node("Relu", [x], self.shapes[x])
@@ -117,14 +119,19 @@ class GraphBuilder:
         w = self.const("fc_w", f["weights"].astype(np.float32))
         out = self.node("MatMul", [flat, w], (f["num_outputs"],), prefix="fc")
         if f["bias"] is not None:
-            out = self.node("Add", [out, self.const("fc_b", f["bias"].astype(np.float32).reshape(1, -1))],
-                            (f["num_outputs"],), prefix="fc_bias")
+            out = self.node(
+                "Add",
+                [out, self.const("fc_b", f["bias"].astype(np.float32).reshape(1, -1))],
+                (f["num_outputs"],),
+                prefix="fc_bias",
+            )
         return out
 
     # --- output --------------------------------------------------------------------------------------
 
-    def finish(self, x: str, input_name: str, input_shape: list, output_name: str, output_shape: list,
-               doc: str) -> onnx.ModelProto:
+    def finish(
+        self, x: str, input_name: str, input_shape: list, output_name: str, output_shape: list, doc: str
+    ) -> onnx.ModelProto:
         self.nodes.append(helper.make_node("Identity", [x], [output_name], name=output_name))
         graph = helper.make_graph(
             self.nodes,
@@ -133,8 +140,12 @@ class GraphBuilder:
             [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, output_shape)],
             initializer=self.inits,
         )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="facestream.dlib_import", doc_string=doc)
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="facestream.dlib_import",
+            doc_string=doc,
+        )
         model.ir_version = IR_VERSION
         onnx.checker.check_model(model)
         return model

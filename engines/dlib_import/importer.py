@@ -40,7 +40,9 @@ def model_file(filename: str) -> Path:
     ``pkg_resources``, which recent setuptools no longer ships.
     """
     if "68" in filename:
-        raise FacestreamError("the 68-point landmark model is not licensed for commercial use; use the 5-point one")
+        raise FacestreamError(
+            "the 68-point landmark model is not licensed for commercial use; use the 5-point one"
+        )
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FacestreamError(f"package {PACKAGE!r} is not installed: pip install face-recognition-models")
@@ -61,7 +63,11 @@ def _embedder_manifest(src: Path, mean: tuple[float, float, float]) -> Manifest:
         task="embedder",
         inputs=[TensorSpec(name=embedder.INPUT, shape=["batch", 3, size, size], value_range=(0.0, 255.0))],
         outputs=[TensorSpec(name=embedder.OUTPUT, shape=["batch", 128])],
-        profiles={embedder.INPUT: ProfileSpec(min=[1, 3, size, size], opt=[16, 3, size, size], max=[64, 3, size, size])},
+        profiles={
+            embedder.INPUT: ProfileSpec(
+                min=[1, 3, size, size], opt=[16, 3, size, size], max=[64, 3, size, size]
+            )
+        },
         preprocessing={
             "layout": "NCHW",
             "color": "RGB",
@@ -84,10 +90,14 @@ def _detector_manifest(src: Path, net) -> Manifest:
     return Manifest(
         name=DETECTOR_NAME,
         task="detector",
-        inputs=[TensorSpec(name=detector.INPUT, shape=["batch", 3, "height", "width"], value_range=(0.0, 255.0))],
+        inputs=[
+            TensorSpec(name=detector.INPUT, shape=["batch", 3, "height", "width"], value_range=(0.0, 255.0))
+        ],
         outputs=[TensorSpec(name=detector.OUTPUT, shape=["batch", 1, "out_height", "out_width"])],
         # opt: dlib's tiled pyramid of a 640x360 frame is 1353x662; of 1280x720, 2644x1302.
-        profiles={detector.INPUT: ProfileSpec(min=[1, 3, 32, 32], opt=[1, 3, 1353, 662], max=[4, 3, 2700, 2000])},
+        profiles={
+            detector.INPUT: ProfileSpec(min=[1, 3, 32, 32], opt=[1, 3, 1353, 662], max=[4, 3, 2700, 2000])
+        },
         preprocessing={
             "layout": "NCHW",
             "color": "RGB",
@@ -128,7 +138,9 @@ def import_dlib_models(store: ModelStore | None = None) -> list[ModelEntry]:
     entries = []
     src = model_file(EMBEDDER_FILE)
     net = read_dlib_net(src)
-    entries.append(store.put(_embedder_manifest(src, net.input_mean_rgb), _both_precisions(embedder.build_embedder(net))))
+    entries.append(
+        store.put(_embedder_manifest(src, net.input_mean_rgb), _both_precisions(embedder.build_embedder(net)))
+    )
     log.info("imported %s from %s", EMBEDDER_NAME, src)
     src = model_file(DETECTOR_FILE)
     net = read_dlib_net(src)

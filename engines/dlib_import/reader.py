@@ -256,4 +256,3 @@ def read_dlib_net(path: str | Path) -> DlibNet:
     if not path.is_file():
         raise FacestreamError(f"dlib model file {path} does not exist")
     return parse_dlib_net(path.read_bytes())
-
