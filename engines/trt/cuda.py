@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.select import import_cudart
+from ..backends import select
 
 
 class CudaError(RuntimeError):
@@ -34,7 +34,7 @@ class Cuda:
     """The runtime API, bound once. Tests pass a fake module with the same call signatures."""
 
     def __init__(self, cudart: Any = None):
-        self.rt = cudart or import_cudart()
+        self.rt = cudart or select.import_cudart()
 
     def call(self, name: str, *args: Any) -> Any:
         return check(getattr(self.rt, name)(*args), name)
@@ -79,6 +79,10 @@ class Cuda:
 
     def dtoh(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self.call("cudaMemcpyAsync", dst, src, nbytes, kind, stream)
+
+    def dtod(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice
         self.call("cudaMemcpyAsync", dst, src, nbytes, kind, stream)
 
     def begin_capture(self, stream: Any) -> None:

@@ -285,7 +285,9 @@ class FakeCudart:
     """cuda-python's ``runtime`` module, faked: calls return (error, value...) tuples like the real one."""
 
     cudaStreamNonBlocking = 1
-    cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
+    cudaMemcpyKind = types.SimpleNamespace(
+        cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3
+    )
     cudaStreamCaptureMode = types.SimpleNamespace(cudaStreamCaptureModeThreadLocal=1)
 
     def __init__(
