@@ -163,7 +163,7 @@ def build() -> dict[str, Any]:
     lay.row("Stages and links")
     lay.add(up_timeline("Stages up", [
         q('max by (stage) (up{job="facestream"})', "scrape {{stage}}"),
-        q("max by (stage) (facestream_stage_up)", "supervisor {{stage}}"),
+        q("max by (stage) (facestream_stage_up)", "running {{stage}}"),
     ]))
     lay.add(timeseries("Stage restarts", [
         q(f"sum by (stage) (increase(facestream_stage_restarts_total[{RATE}]))", "{{stage}}"),
