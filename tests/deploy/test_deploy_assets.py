@@ -8,6 +8,7 @@ dashboard query; compose, Kubernetes, systemd and the Dockerfiles point at files
 
 from __future__ import annotations
 
+import functools
 import http.server
 import importlib.util
 import json
@@ -211,6 +212,7 @@ def test_docs_list_every_spec_metric_with_its_type():
             assert labels <= documented[name][1], f"{name}: spec labels {sorted(labels)} not all documented"
 
 
+@functools.cache
 def _registered_metrics() -> dict[str, list[Any]]:
     """Import every module of pipeline/ and engines/ (not the torch-only training code) in a fresh interpreter and
     list the facestream_ metrics registered in prometheus_client's default registry: name -> [type, labels]."""
@@ -261,6 +263,13 @@ def test_every_metric_the_code_registers_is_documented_with_its_labels():
         if doc_kind != kind or set(labels) != set(doc_labels):
             problems.append(f"{name}: code {kind} {sorted(labels)}, docs {doc_kind} {sorted(doc_labels)}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_spec_metric_is_registered_by_the_code():
+    """A metric renamed or never created in the code breaks the dashboard and alerts: catch it here."""
+    registered = _registered_metrics()
+    missing = [name for name in SPEC_METRICS if name.startswith("facestream_") and name not in registered]
+    assert not missing, f"no module of pipeline/ or engines/ registers {missing}"
 
 
 # --- Grafana ----------------------------------------------------------------------------------------------
