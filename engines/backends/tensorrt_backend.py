@@ -59,6 +59,7 @@ class _Worker:
         if self.context is None:
             raise FacestreamError("TensorRT could not create an execution context (out of GPU memory?)")
         self.stream = cuda.stream()
+        self.stream_handle = int(self.stream)  # TensorRT takes the raw cudaStream_t value
         self.buffers: dict[str, PinnedBuffer] = {}
         self.graphs: dict[tuple, tuple[Any, Any]] = {}
         self.no_graph: set[tuple] = set()
@@ -181,33 +182,50 @@ class TensorRTBackend:
 
     def _enqueue(self, w: _Worker, shape_key: tuple) -> None:
         if not self.cuda_graphs or shape_key in w.no_graph:
-            if not w.context.execute_async_v3(w.stream):
+            if not w.context.execute_async_v3(w.stream_handle):
                 raise FacestreamError(f"TensorRT execute_async_v3 failed for {self.manifest.name!r}")
             return
         if shape_key in w.graphs:
             w.cuda.launch(w.graphs[shape_key][1], w.stream)
             return
-        if not w.context.execute_async_v3(w.stream):  # first run allocates; never capture it
+        if not w.context.execute_async_v3(w.stream_handle):  # first run allocates; never capture it
             raise FacestreamError(f"TensorRT execute_async_v3 failed for {self.manifest.name!r}")
         if len(w.graphs) >= MAX_GRAPHS_PER_WORKER:
             w.no_graph.add(shape_key)
             return
+        w.cuda.sync(w.stream)
         try:
-            w.cuda.sync(w.stream)
             w.cuda.begin_capture(w.stream)
-            ok = w.context.execute_async_v3(w.stream)
-            graph = w.cuda.end_capture(w.stream)
-            if not ok:
-                raise CudaError("execute_async_v3 failed during capture")
-            w.graphs[shape_key] = (graph, w.cuda.instantiate(graph))
         except CudaError as exc:
-            log.warning(
-                "CUDA graph capture for %s %s failed (%s); using plain enqueue",
-                self.manifest.name,
-                shape_key,
-                exc,
-            )
-            w.no_graph.add(shape_key)
+            self._no_graph(w, shape_key, exc)
+            return
+        graph, error = None, None
+        try:
+            ok = w.context.execute_async_v3(w.stream_handle)
+            if not ok:
+                error = CudaError("execute_async_v3 failed during capture")
+        finally:
+            try:  # always end the capture, or the stream stays unusable
+                graph = w.cuda.end_capture(w.stream)
+            except CudaError as exc:
+                error = error or exc
+        if error is None:
+            try:
+                w.graphs[shape_key] = (graph, w.cuda.instantiate(graph))
+                return
+            except CudaError as exc:
+                error = exc
+        self._no_graph(w, shape_key, error)
+        # The captured launch never ran; the warm-up run above already wrote this call's outputs.
+
+    def _no_graph(self, w: _Worker, shape_key: tuple, error: Exception) -> None:
+        log.warning(
+            "CUDA graph capture for %s %s failed (%s); using plain enqueue",
+            self.manifest.name,
+            shape_key,
+            error,
+        )
+        w.no_graph.add(shape_key)
 
     def _run_once(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         w = self._worker()

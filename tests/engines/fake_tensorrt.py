@@ -17,6 +17,7 @@ import os
 import struct
 import time
 import types
+from typing import Any
 
 import numpy as np
 
@@ -252,18 +253,38 @@ class _Context:
             n = int(np.prod(shape)) * dtype.itemsize
             raw = (ctypes.c_uint8 * n).from_address(self.addresses[name])
             feeds[name] = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        for name, arr in self._run(feeds).items():
+            ctypes.memmove(self.addresses[name], arr.ctypes.data, arr.nbytes)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self.engine.session.run(self.engine.outputs, feeds)
         key = tuple(sorted(self.shapes.items()))
-        self.out_shapes[key] = {}
-        for name, arr in zip(self.engine.outputs, outs, strict=True):
-            arr = np.ascontiguousarray(arr)
-            ctypes.memmove(self.addresses[name], arr.ctypes.data, arr.nbytes)
-            self.out_shapes[key][name] = arr.shape
+        self.out_shapes[key] = {n: a.shape for n, a in zip(self.engine.outputs, outs, strict=True)}
         self.executions += 1
+        return {n: np.ascontiguousarray(a) for n, a in zip(self.engine.outputs, outs, strict=True)}
 
-    def execute_async_v3(self, stream: int) -> bool:
+    def _execute_on_real_cuda(self, stream) -> bool:
+        """Fake engine, real GPU memory: sync, copy inputs down, run ONNX Runtime, copy outputs up."""
+        rt = _REAL_CUDART
+        d2h, h2d = rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        if int(rt.cudaStreamSynchronize(stream)[0]) != 0:  # fails while the stream is being captured
+            return False
+        feeds = {}
+        for name, spec in self.engine.inputs.items():
+            arr = np.empty(self.shapes[name], dtype=_NP[spec.type])
+            if int(rt.cudaMemcpy(arr.ctypes.data, self.addresses[name], arr.nbytes, d2h)[0]) != 0:
+                return False
+            feeds[name] = arr
+        for name, arr in self._run(feeds).items():
+            if int(rt.cudaMemcpy(self.addresses[name], arr.ctypes.data, arr.nbytes, h2d)[0]) != 0:
+                return False
+        return True
+
+    def execute_async_v3(self, stream) -> bool:
         if any(n not in self.shapes for n in self.engine.inputs):
             return False
+        if _REAL_CUDART is not None:
+            return self._execute_on_real_cuda(stream)
         _on_stream(stream, self._execute)
         return True
 
@@ -271,6 +292,13 @@ class _Context:
 # --- fake cuda-python runtime ----------------------------------------------------------------------------------
 
 _CAPTURING: dict[int, list] = {}
+_REAL_CUDART: Any = None
+
+
+def use_real_cuda(cudart: Any) -> None:
+    """Make fake engines read and write real device memory through ``cudart`` (None: back to fake memory)."""
+    global _REAL_CUDART
+    _REAL_CUDART = cudart
 
 
 def _on_stream(stream: int, op) -> None:
