@@ -10,6 +10,7 @@ histograms; the chosen backend and the reason are logged once and exported as
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from .validation import batch_size_of, validate_inputs
 
 log = logging.getLogger(__name__)
 _logged: set[tuple[str, str, str]] = set()
+_current_info: dict[str, tuple[str, str, str]] = {}  # model -> labels of its backend_info sample
 _logged_lock = threading.Lock()
 
 
@@ -66,12 +68,24 @@ class InferenceModel:
 
 
 def _announce(model: str, backend: str, reason: str) -> None:
-    BACKEND_INFO.labels(model=model, backend=backend, reason=reason).set(1)
     with _logged_lock:
+        previous = _current_info.get(model)
+        if previous is not None and previous != (model, backend, reason):
+            BACKEND_INFO.remove(*previous)  # one sample per model: the backend it runs on now
+        _current_info[model] = (model, backend, reason)
+        BACKEND_INFO.labels(model=model, backend=backend, reason=reason).set(1)
         if (model, backend, reason) in _logged:
             return
         _logged.add((model, backend, reason))
     log.info("model %s runs on %s (%s)", model, backend, reason)
+
+
+def _check_options(backend_cls: type, backend: str, opts: dict[str, Any]) -> None:
+    params = inspect.signature(backend_cls.__init__).parameters
+    allowed = [p for p in params if p not in ("self", "onnx_path", "manifest", "precision")]
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise FacestreamError(f"unknown {backend} option(s) {unknown}; allowed: {', '.join(allowed)}")
 
 
 def load_model(
@@ -103,12 +117,12 @@ def load_model(
     chosen, reason = select_backend(backend)
     used_precision = precision or manifest.precision
     if chosen == "tensorrt":
-        from .backends.tensorrt_backend import TensorRTBackend
-
-        impl: Backend = TensorRTBackend(onnx_path, manifest, precision=used_precision, **backend_opts)
+        from .backends.tensorrt_backend import TensorRTBackend as backend_cls
     else:
-        from .backends.onnxruntime_backend import OnnxRuntimeBackend
-
-        impl = OnnxRuntimeBackend(onnx_path, manifest, **backend_opts)
+        from .backends.onnxruntime_backend import OnnxRuntimeBackend as backend_cls
+    _check_options(backend_cls, chosen, backend_opts)
+    if chosen == "tensorrt":
+        backend_opts = {"precision": used_precision, **backend_opts}
+    impl: Backend = backend_cls(onnx_path, manifest, **backend_opts)
     _announce(manifest.name, chosen, reason)
     return InferenceModel(manifest, impl, reason, used_precision)

@@ -37,6 +37,10 @@ def engine_key(
     profiles: dict,
     settings: BuildSettings,
 ) -> EngineKey:
+    if settings.version_compatible:
+        # Version-compatible plans load on later TensorRT releases of the same major version, so the key holds
+        # the major version only; a runtime too old for the plan fails to deserialise it and rebuilds.
+        trt_version = f"{trt_version.split('.')[0]}.x-version-compatible"
     return EngineKey(
         model=manifest.name,
         onnx_sha256=manifest.sha_for(precision),

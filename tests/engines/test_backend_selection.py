@@ -64,3 +64,28 @@ def test_fake_tensorrt_without_gpu_is_not_used(monkeypatch):
         select_backend("tensorrt")
     fake_cudart.cudaGetDeviceCount = lambda: (0, 1)
     assert select_backend("auto") == ("tensorrt", "auto; tensorrt 10.3.0 with 1 CUDA device(s)")
+
+
+def test_unknown_backend_option_is_an_error(store):
+    tiny_models.put_tiny_model(store, "cnn", with_fp16=False)
+    with pytest.raises(
+        FacestreamError, match=r"unknown onnxruntime option\(s\) \['cuda_graphs'\]; allowed: intra_op"
+    ):
+        load_model("tiny-cnn", backend="onnxruntime", store=store, cuda_graphs=True)
+
+
+def test_backend_info_keeps_one_sample_per_model(store, monkeypatch):
+    from prometheus_client import REGISTRY
+
+    tiny_models.put_tiny_model(store, "attention", with_fp16=False)
+    load_model("tiny-attention", backend="onnxruntime", store=store)
+    monkeypatch.setattr(
+        "engines.runtime.select_backend", lambda requested: ("onnxruntime", "auto; test reason")
+    )
+    load_model("tiny-attention", backend="auto", store=store)
+    labels = {"model": "tiny-attention", "backend": "onnxruntime"}
+    assert (
+        REGISTRY.get_sample_value("facestream_engine_backend_info", {**labels, "reason": "auto; test reason"})
+        == 1
+    )
+    assert REGISTRY.get_sample_value("facestream_engine_backend_info", {**labels, "reason": "forced"}) is None

@@ -159,3 +159,16 @@ def test_fake_tensorrt_through_load_model(store, tmp_path, monkeypatch):
     inputs = tiny_models.random_inputs(entry.manifest, batch=6)
     out = model.infer(inputs)
     np.testing.assert_allclose(out["logits"], reference(inputs)["logits"], atol=5e-3)
+
+
+def test_fake_tensorrt_version_compatible_plans_survive_minor_upgrades(store, tmp_path, monkeypatch):
+    entry, _ = tiny_models.put_tiny_model(store, "cnn", with_fp16=False)
+    first = _backend(entry, tmp_path, version_compatible=True)
+    assert first.outcome.built and first.key.trt_version == "10.x-version-compatible"
+    assert first.runtime.engine_host_code_allowed
+    monkeypatch.setattr(fake_tensorrt, "__version__", "10.8.0.fake")
+    assert not _backend(entry, tmp_path, version_compatible=True).outcome.built
+    specific = _backend(entry, tmp_path)
+    assert specific.outcome.built and specific.key.trt_version == "10.8.0.fake"
+    monkeypatch.setattr(fake_tensorrt, "__version__", "11.4.0.fake")
+    assert _backend(entry, tmp_path, version_compatible=True).outcome.built
