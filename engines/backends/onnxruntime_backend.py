@@ -19,7 +19,11 @@ DEFAULT_MAX_INTRA_THREADS = 4
 
 
 def default_intra_threads() -> int:
-    return max(1, min(DEFAULT_MAX_INTRA_THREADS, os.cpu_count() or 1))
+    """Half the cores, at most 4: capture, preprocessing and the sink run in other processes on the same box.
+
+    bench/bench_engines.py on a shared 2-core box: the embedder ran faster on 1 thread than on 2.
+    """
+    return max(1, min(DEFAULT_MAX_INTRA_THREADS, (os.cpu_count() or 1) // 2))
 
 
 def session_options(intra_op_threads: int | None, inter_op_threads: int | None, allow_spinning: bool):
