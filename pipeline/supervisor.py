@@ -42,6 +42,7 @@ def _child_main(name: str, cfg_json: str, restarts: int) -> None:
     except (OSError, AttributeError):
         pass
     os.environ["FACESTREAM_STAGE_RESTARTS"] = str(restarts)
+    os.environ["FACESTREAM_SUPERVISED"] = "1"
     from .stages import stage_process_main
 
     stage_process_main(name, cfg_json)

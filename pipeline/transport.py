@@ -99,8 +99,6 @@ def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.S
     sock.setsockopt(zmq.LINGER, 500)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-    sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
     _apply_curve(sock, cfg.transport.curve, False, downstream)
     sock.connect(endpoint)
     return sock

@@ -34,8 +34,19 @@ def run_stage(name: str, cfg: PipelineConfig) -> int:
     restarts = int(os.environ.get("FACESTREAM_STAGE_RESTARTS", "0") or 0)
     if restarts:
         STAGE_RESTARTS.labels(name).inc(restarts)
+    run_dir = cfg.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = run_dir / f"{name}.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
     stage = stage_class(name)(cfg)
-    return stage.run()
+    try:
+        return stage.run()
+    finally:
+        try:
+            if pid_file.read_text().strip() == str(os.getpid()):
+                pid_file.unlink()
+        except OSError:
+            pass
 
 
 def stage_process_main(name: str, cfg_json: str) -> None:

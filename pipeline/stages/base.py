@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import signal
 import threading
 import time
@@ -83,6 +84,9 @@ class Stage:
         self.monitor: zmq.Socket | None = None
         self.last_hb = 0.0
         self.finished_at: float | None = None
+        # Under `facestream run` the supervisor ends the run when the sink is done; a standalone stage
+        # (`facestream stage`) exits by itself eos_linger_s after its streams ended.
+        self.supervised = os.environ.get("FACESTREAM_SUPERVISED") == "1"
 
     def _downstream(self) -> str | None:
         i = STAGES.index(self.name) if self.name in STAGES else -1
@@ -206,6 +210,8 @@ class Stage:
         if self.finished_at is None:
             self.finished_at = time.monotonic()
             self.log.info("%s: every stream ended", self.name)
+        if self.supervised and self.name != "sink":
+            return False  # under the supervisor: keep re-sending end of stream until the sink has it
         return time.monotonic() - self.finished_at >= self.cfg.supervisor.eos_linger_s
 
     # --- input -------------------------------------------------------------------------------------------

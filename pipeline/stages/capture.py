@@ -122,7 +122,7 @@ class CaptureStage(Stage):
             if self.finished():
                 break
             if not sent_any:
-                time.sleep(0.002)
+                time.sleep(0.05 if self.finished_at is not None else 0.002)
 
     def drain_monitor(self) -> None:
         if self.monitor is not None and self.monitor.poll(0):
