@@ -144,3 +144,20 @@ def test_fake_tensorrt_selftest_exercises_cache_and_compares(tiny_store, monkeyp
     assert len(checks["tensorrt time"]) == 12
     assert [r[2] for r in checks["cuda copies"] + checks["cuda graph"]] == ["ok", "ok"]
     assert report.skipped == []
+
+
+def test_gpu_check_runs_as_a_module(tiny_store):
+    """``python -m engines.gpu_check`` is the entry point a GPU box's operator runs first."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "engines.gpu_check", "--store", str(tiny_store.root), "--repeats", "1"]
+    done = subprocess.run(cmd + ["--batches", "1"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "tiny-cnn" in done.stdout and "0 failed" in done.stdout
+    bad = subprocess.run(cmd + ["--batches", "x"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == "gpu_check: error: --batches must be comma-separated integers, got 'x'"
+    )
