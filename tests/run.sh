@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine (Python, pip and apt only) and run it.
+# Extra arguments go to pytest, e.g. `tests/run.sh -m "not slow"` or `tests/run.sh tests/pipeline`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Test-time services and tools from Debian: ffmpeg, GStreamer's RTSP server (for Debian's python3), Prometheus.
+APT_PKGS="ffmpeg prometheus python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
+missing=""
+for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "tests/run.sh: installing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q -e '.[test,train]'
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"
