@@ -54,7 +54,9 @@ class Cipher:
         try:
             return self._fernet.decrypt(token)
         except InvalidToken as exc:
-            raise FacestreamError(f"wrong {KEY_ENV} for this gallery (cannot decrypt its embeddings)") from exc
+            raise FacestreamError(
+                f"wrong {KEY_ENV} for this gallery (cannot decrypt its embeddings)"
+            ) from exc
 
 
 def new_salt() -> bytes:

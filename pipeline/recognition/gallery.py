@@ -286,7 +286,9 @@ class Gallery:
     def record_crop(self, name: str, path: str) -> None:
         """Remember a crop file stored for ``name`` so that :meth:`forget` deletes it."""
         with self.transaction():
-            self.db.execute("INSERT INTO crops(person_id, path) VALUES (?, ?)", (self._require_person(name), path))
+            self.db.execute(
+                "INSERT INTO crops(person_id, path) VALUES (?, ?)", (self._require_person(name), path)
+            )
 
     def rename(self, old: str, new: str) -> None:
         new = _check_name(new)
@@ -334,7 +336,9 @@ class Gallery:
 
     def embeddings_of(self, name: str) -> np.ndarray:
         pid = self._require_person(name)
-        rows = self.db.execute("SELECT vector FROM embeddings WHERE person_id=? ORDER BY id", (pid,)).fetchall()
+        rows = self.db.execute(
+            "SELECT vector FROM embeddings WHERE person_id=? ORDER BY id", (pid,)
+        ).fetchall()
         return np.stack([self.unpack_vector(r[0]) for r in rows]) if rows else np.zeros((0, 0), np.float32)
 
     # -- negative feedback and sightings -----------------------------------------------------------------
@@ -402,7 +406,8 @@ class Gallery:
 
     def sighting_count(self, unknown_id: int, since_ns: int = 0) -> int:
         return self.db.execute(
-            "SELECT COUNT(DISTINCT track_ref) FROM sightings WHERE unknown_id=? AND ts_ns>=?", (unknown_id, since_ns)
+            "SELECT COUNT(DISTINCT track_ref) FROM sightings WHERE unknown_id=? AND ts_ns>=?",
+            (unknown_id, since_ns),
         ).fetchone()[0]
 
     # -- snapshot and live reload ------------------------------------------------------------------------
@@ -472,7 +477,12 @@ class Gallery:
                 )
             ]
             rejs = [
-                {"ref": ref, "vector": None if v is None else base64.b64encode(self.unpack_vector(v).tobytes()).decode()}
+                {
+                    "ref": ref,
+                    "vector": None
+                    if v is None
+                    else base64.b64encode(self.unpack_vector(v).tobytes()).decode(),
+                }
                 for ref, v in self.db.execute("SELECT ref, vector FROM rejections WHERE person_id=?", (pid,))
             ]
             people.append({"name": info.name, "embeddings": embs, "rejections": rejs})
@@ -494,7 +504,9 @@ class Gallery:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FacestreamError(f"{path} is not a facestream gallery export (not JSON: {exc})") from exc
         if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-            raise FacestreamError(f"{path} is not a facestream gallery export (format is not {EXPORT_FORMAT!r})")
+            raise FacestreamError(
+                f"{path} is not a facestream gallery export (format is not {EXPORT_FORMAT!r})"
+            )
         new_people = new_embs = 0
         now = time.time_ns()
         with self.transaction():
@@ -502,10 +514,13 @@ class Gallery:
                 name = _check_name(person.get("name", ""))
                 pid = self.person_id(name)
                 if pid is None:
-                    pid = self.db.execute("INSERT INTO people(name, created_ns) VALUES (?, ?)", (name, now)).lastrowid
+                    pid = self.db.execute(
+                        "INSERT INTO people(name, created_ns) VALUES (?, ?)", (name, now)
+                    ).lastrowid
                     new_people += 1
                 have = {
-                    r[0] for r in self.db.execute("SELECT photo_sha256 FROM embeddings WHERE person_id=?", (pid,))
+                    r[0]
+                    for r in self.db.execute("SELECT photo_sha256 FROM embeddings WHERE person_id=?", (pid,))
                 }
                 for e in person.get("embeddings", []):
                     if e.get("photo_sha256") and e["photo_sha256"] in have:
@@ -514,8 +529,14 @@ class Gallery:
                     self.db.execute(
                         "INSERT INTO embeddings(person_id, vector, quality, photo_sha256, source, created_ns) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (pid, self.pack_vector(vec), float(e.get("quality", 0.0)), e.get("photo_sha256", ""),
-                         e.get("source", ""), now),
+                        (
+                            pid,
+                            self.pack_vector(vec),
+                            float(e.get("quality", 0.0)),
+                            e.get("photo_sha256", ""),
+                            e.get("source", ""),
+                            now,
+                        ),
                     )
                     new_embs += 1
                 for r in person.get("rejections", []):
@@ -524,7 +545,11 @@ class Gallery:
                     ).fetchone():
                         continue
                     vec = r.get("vector")
-                    blob = None if vec is None else self.pack_vector(np.frombuffer(base64.b64decode(vec), dtype="<f4"))
+                    blob = (
+                        None
+                        if vec is None
+                        else self.pack_vector(np.frombuffer(base64.b64decode(vec), dtype="<f4"))
+                    )
                     self.db.execute(
                         "INSERT INTO rejections(ref, person_id, vector, created_ns) VALUES (?, ?, ?, ?)",
                         (r["ref"], pid, blob, now),

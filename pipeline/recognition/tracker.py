@@ -49,7 +49,9 @@ class BoxKalman:
         w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
         self.x = np.array([(x1 + x2) / 2, (y1 + y2) / 2, w, h, 0, 0, 0, 0], dtype=np.float64)
         scale = max(w, h)
-        self.P = np.diag([scale, scale, scale, scale, 10 * scale, 10 * scale, 10 * scale, 10 * scale]) ** 2 / 100
+        self.P = (
+            np.diag([scale, scale, scale, scale, 10 * scale, 10 * scale, 10 * scale, 10 * scale]) ** 2 / 100
+        )
         self._scale = scale
 
     def _noise(self) -> tuple[np.ndarray, np.ndarray]:

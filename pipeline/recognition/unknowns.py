@@ -62,7 +62,9 @@ class UnknownClusters:
                 "SELECT id, centroid, seen, first_ns, last_ns FROM unknowns ORDER BY id"
             )
         }
-        for uid, vec, q in g.db.execute("SELECT unknown_id, vector, quality FROM unknown_members ORDER BY id"):
+        for uid, vec, q in g.db.execute(
+            "SELECT unknown_id, vector, quality FROM unknown_members ORDER BY id"
+        ):
             if uid in self.clusters:
                 self.clusters[uid].members.append((q, g.unpack_vector(vec)))
 
@@ -74,7 +76,9 @@ class UnknownClusters:
         best = int(np.argmax(sims))
         return ids[best], float(sims[best])
 
-    def assign(self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool = True) -> UnknownCluster:
+    def assign(
+        self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool = True
+    ) -> UnknownCluster:
         """Put one unknown track's embedding in a cluster (joining or creating); returns the cluster.
 
         ``new_sighting=False`` refines the cluster for a track already counted (its identity was re-checked).
@@ -144,9 +148,12 @@ def promote(gallery: Gallery, unknown_id: int, name: str) -> int:
     now = time.time_ns()
     with g.transaction():
         if not g.db.execute("SELECT 1 FROM unknowns WHERE id=?", (unknown_id,)).fetchone():
-            raise FacestreamError(f"no unknown#{unknown_id} in the gallery (see: facestream gallery unknowns)")
+            raise FacestreamError(
+                f"no unknown#{unknown_id} in the gallery (see: facestream gallery unknowns)"
+            )
         members = g.db.execute(
-            "SELECT vector, quality FROM unknown_members WHERE unknown_id=? ORDER BY quality DESC", (unknown_id,)
+            "SELECT vector, quality FROM unknown_members WHERE unknown_id=? ORDER BY quality DESC",
+            (unknown_id,),
         ).fetchall()
         pid = g.person_id(name)
         if pid is None:

@@ -87,7 +87,9 @@ def test_forget_deletes_rows_sightings_and_crop_files(gallery, tmp_path):
     assert sorted(deleted) == sorted([str(crop), str(seen)])
     assert not crop.exists() and not seen.exists()
     assert gallery.names() == ["Bob"]
-    counts = [gallery.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("embeddings", "sightings")]
+    counts = [
+        gallery.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("embeddings", "sightings")
+    ]
     assert counts == [1, 0]
 
 
@@ -111,7 +113,9 @@ def test_encryption_round_trip_and_key_errors(tmp_path, monkeypatch):
     assert g.encrypted
     g.enrol("Ada", [EnrolItem(vec(1), 0.9)])
     g.close()
-    raw = path.read_bytes() + (path.with_name("enc.db-wal").read_bytes() if path.with_name("enc.db-wal").exists() else b"")
+    raw = path.read_bytes() + (
+        path.with_name("enc.db-wal").read_bytes() if path.with_name("enc.db-wal").exists() else b""
+    )
     assert vec(1).tobytes() not in raw  # not stored in the clear
     g = Gallery(path)
     np.testing.assert_array_equal(g.embeddings_of("Ada")[0], vec(1))

@@ -79,7 +79,10 @@ def test_calibrate_threshold_meets_far_target():
 def test_unknown_clusters_persist_count_and_promote(gallery, tmp_path):
     x, y = identity(10), identity(11)
     clusters = UnknownClusters(gallery, join_threshold=0.8)
-    ids = [clusters.assign(sample(c, 0.3, s), 0.5 + s / 100, ts_ns=s).unknown_id for s, c in enumerate([x, y, x, x, y])]
+    ids = [
+        clusters.assign(sample(c, 0.3, s), 0.5 + s / 100, ts_ns=s).unknown_id
+        for s, c in enumerate([x, y, x, x, y])
+    ]
     assert ids[0] == ids[2] == ids[3] and ids[1] == ids[4] and ids[0] != ids[1]
     clusters.assign(sample(x, 0.3, 50), 0.9, ts_ns=9, new_sighting=False)
     reopened = UnknownClusters(Gallery(tmp_path / "g.db"), join_threshold=0.8)

@@ -1,0 +1,82 @@
+"""Per-track events for sinks: started, identified, identity_changed, ended.
+
+Ids are derived from the input, not from clocks or counters kept across runs: a track's ``track_ref`` hashes
+(stream id, tracker id, first frame seq, first capture timestamp) and an event id hashes (track_ref, kind,
+seq). Replaying the same frames therefore yields the same ids, and a sink can drop duplicates by id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+
+class EventKind(str, Enum):
+    STARTED = "track_started"
+    IDENTIFIED = "identified"
+    IDENTITY_CHANGED = "identity_changed"
+    ENDED = "track_ended"
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
+
+
+def make_track_ref(stream_id: str, track_id: int, first_seq: int, first_ts_ns: int) -> str:
+    """Stable id of one track across processes and replays, e.g. ``t-3f09a1c2b4d5e6f7``."""
+    return "t-" + _digest(stream_id, track_id, first_seq, first_ts_ns)
+
+
+def make_event_id(track_ref: str, kind: EventKind, seq: int) -> str:
+    return "e-" + _digest(track_ref, kind.value, seq)
+
+
+@dataclass(frozen=True)
+class TrackEvent:
+    """One event. ``identity`` is a name, ``unknown#N``, or None (started/ended before any decision)."""
+
+    event_id: str
+    kind: EventKind
+    stream_id: str
+    track_id: int
+    track_ref: str
+    seq: int
+    ts_ns: int
+    first_ts_ns: int
+    identity: str | None = None
+    name: str | None = None
+    unknown_id: int | None = None
+    score: float | None = None
+    confidence: float | None = None
+    best_shot_path: str | None = None
+    previous_identity: str | None = None
+    dwell_seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind.value
+        return d
+
+
+def new_event(
+    kind: EventKind,
+    stream_id: str,
+    track_id: int,
+    track_ref: str,
+    seq: int,
+    ts_ns: int,
+    first_ts_ns: int,
+    **fields: object,
+) -> TrackEvent:
+    return TrackEvent(
+        event_id=make_event_id(track_ref, kind, seq),
+        kind=kind,
+        stream_id=stream_id,
+        track_id=track_id,
+        track_ref=track_ref,
+        seq=seq,
+        ts_ns=ts_ns,
+        first_ts_ns=first_ts_ns,
+        **fields,  # type: ignore[arg-type]
+    )
