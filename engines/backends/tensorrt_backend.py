@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..manifest import Manifest
 from ..metrics import ENGINE_BUILD_SECONDS, ENGINE_BUILDS
 from ..trt.buffers import BufferSpec, batch_buckets, bucket_for, plan_buffers
 from ..trt.build import BuildSettings, build_plan
-from ..trt.cache import EngineCache, EngineKey, Outcome
+from ..trt.cache import EngineCache, EngineKey
 from ..trt.cuda import Cuda, CudaError, PinnedBuffer
 from ..trt.profiles import ProfileConfig, derive_profiles, max_batch_of, profiles_for_key
 from .batching import batch_axes, run_in_chunks
@@ -57,11 +58,12 @@ def engine_key(
 class _Worker:
     """What one thread owns: an execution context, a stream, buffers, captured graphs."""
 
-    def __init__(self, engine: Any, cuda: Cuda, plan: list[BufferSpec]):
+    def __init__(self, engine: Any, cuda: Cuda, plan_for: Callable[[Any], list[BufferSpec]]):
         self.cuda = cuda
         self.context = engine.create_execution_context()
         if self.context is None:
             raise FacestreamError("TensorRT could not create an execution context (out of GPU memory?)")
+        plan = plan_for(self.context)
         self.stream = cuda.stream()
         self.stream_handle = int(self.stream)  # TensorRT takes the raw cudaStream_t value
         self.buffers: dict[str, PinnedBuffer] = {}
@@ -136,17 +138,13 @@ class TensorRTBackend:
         self.engine, self.outcome = self.cache.get_or_build(self.key, build, self._deserialize)
         if self.outcome.built:
             ENGINE_BUILDS.labels(model=manifest.name, precision=precision, why=self.outcome.reason).inc()
-        self.plan = plan_buffers(manifest, self.profiles)
-        self.specs = {s.name: s for s in self.plan}
+        self.device = device
+        self.plan: list[BufferSpec] | None = None  # sized from the first execution context
         self._in_axes, self._out_axes = batch_axes(manifest)
         self.buckets = batch_buckets(self.max_batch) if self.max_batch else []
         self._local = threading.local()
         self._workers: list[_Worker] = []
         self._workers_lock = threading.Lock()
-
-    @property
-    def cache_outcome(self) -> Outcome:
-        return self.outcome
 
     def _deserialize(self, plan: bytes) -> Any:
         try:
@@ -155,13 +153,29 @@ class TensorRTBackend:
             log.warning("deserialising engine %s failed: %s", self.key.stem(), exc)
             return None
 
+    def _plan_for(self, context: Any) -> list[BufferSpec]:
+        """Buffer plan, computed once: outputs no input axis sizes are asked of the engine at the profile max."""
+        if self.plan is None:
+
+            def output_shape_at_max(name: str) -> tuple[int, ...]:
+                for spec in self.manifest.inputs:
+                    if not context.set_input_shape(spec.name, tuple(self.profiles[spec.name].max)):
+                        raise FacestreamError(
+                            f"TensorRT rejected the profile max shape of input {spec.name!r}"
+                        )
+                return tuple(context.get_tensor_shape(name))
+
+            self.plan = plan_buffers(self.manifest, self.profiles, output_shape_at_max)
+        return self.plan
+
     def _worker(self) -> _Worker:
         worker = getattr(self._local, "worker", None)
         if worker is None:
-            worker = _Worker(self.engine, self.cuda, self.plan)
-            self._local.worker = worker
+            self.cuda.set_device(self.device)  # the current device is per thread
             with self._workers_lock:
+                worker = _Worker(self.engine, self.cuda, self._plan_for)
                 self._workers.append(worker)
+            self._local.worker = worker
         return worker
 
     def _pad_to_bucket(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int | None]:

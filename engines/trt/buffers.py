@@ -5,6 +5,7 @@ Output dims named like an input axis (``batch``, ``seq``) take that axis's size 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,13 +51,31 @@ def resolve_shape(spec: TensorSpec, sizes: dict[str, int], model: str = "") -> t
     return tuple(shape)
 
 
-def plan_buffers(manifest: Manifest, profiles: dict[str, ProfileSpec]) -> list[BufferSpec]:
-    """Inputs then outputs, each sized for the largest shape the profiles admit."""
+def plan_buffers(
+    manifest: Manifest,
+    profiles: dict[str, ProfileSpec],
+    output_shape_at_max: Callable[[str], tuple[int, ...]] | None = None,
+) -> list[BufferSpec]:
+    """Inputs then outputs, each sized for the largest shape the profiles admit.
+
+    An output axis no input names (a detector's ``out_height``) is sized by ``output_shape_at_max(name)``: the
+    engine's inferred output shape with every input at its profile max (outputs grow with their inputs).
+    """
     sizes = axis_sizes(manifest, profiles, "max")
     plan = [BufferSpec(s.name, True, s.dtype, tuple(profiles[s.name].max)) for s in manifest.inputs]
-    plan += [
-        BufferSpec(s.name, False, s.dtype, resolve_shape(s, sizes, manifest.name)) for s in manifest.outputs
-    ]
+    for spec in manifest.outputs:
+        try:
+            shape = resolve_shape(spec, sizes, manifest.name)
+        except FacestreamError:
+            if output_shape_at_max is None:
+                raise
+            shape = tuple(int(d) for d in output_shape_at_max(spec.name))
+            if len(shape) != len(spec.shape) or min(shape, default=0) < 0:
+                raise FacestreamError(
+                    f"output {spec.name!r} of model {manifest.name!r}: engine reports shape {list(shape)} at the "
+                    "profile max; data-dependent output shapes are not supported"
+                ) from None
+        plan.append(BufferSpec(spec.name, False, spec.dtype, shape))
     return plan
 
 

@@ -243,6 +243,10 @@ class _Context:
         if name in self.shapes:
             return self.shapes[name]
         key = tuple(sorted(self.shapes.items()))
+        if key not in self.out_shapes:  # shape inference: what TensorRT knows once input shapes are set
+            zeros = {n: np.zeros(self.shapes[n], _NP[spec.type]) for n, spec in self.engine.inputs.items()}
+            self._run(zeros)
+            self.executions -= 1
         return self.out_shapes[key][name]
 
     def _execute(self) -> None:

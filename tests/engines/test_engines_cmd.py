@@ -97,11 +97,11 @@ def test_fake_tensorrt_build_all_then_nothing_to_do(tiny_store, tmp_path, monkey
     argv += ["--dim", "batch=1:4:16", "--dim", "seq=1:8:32"]
     assert _run(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("built (no engine for this key)") == 6  # 3 models x fp32/fp16
+    assert out.count("built (no engine for this key)") == 8  # 4 models x fp32/fp16
     assert "parsing ONNX" in out and "building (TensorRT tunes kernels" in out
     assert _run(argv) == 0
-    assert capsys.readouterr().out.count("already cached") == 6
-    assert len(EngineCache(tmp_path / "e").entries()) == 6
+    assert capsys.readouterr().out.count("already cached") == 8
+    assert len(EngineCache(tmp_path / "e").entries()) == 8
 
 
 def test_selftest_without_gpu_runs_onnxruntime_part(tiny_store, capsys):
@@ -112,7 +112,7 @@ def test_selftest_without_gpu_runs_onnxruntime_part(tiny_store, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert out.count("onnxruntime time") == 3 * 2 * 2  # 3 models x 2 precisions x 2 batch sizes
+    assert out.count("onnxruntime time") == 4 * 2 * 2  # 4 models x 2 precisions x 2 batch sizes
     assert "ort vs ort-fp32" in out
     assert "skipped: all GPU checks" in out and "0 failed" in out
 
@@ -135,13 +135,13 @@ def test_fake_tensorrt_selftest_exercises_cache_and_compares(tiny_store, monkeyp
     for check, model, precision, _batch, result, detail in report.rows:
         checks.setdefault(check, []).append((model, precision, result, detail))
     assert report.failures == 0, report.render()
-    assert len(checks["trt cache hit"]) == 6 and all(
+    assert len(checks["trt cache hit"]) == 8 and all(
         r[3] == "exact key match" for r in checks["trt cache hit"]
     )
     assert all(r[3] == "no engine for this key" for r in checks["trt changed key"])
     assert all("does not match its sidecar" in r[3] for r in checks["trt corrupt plan"])
-    assert len(checks["trt vs ort"]) == 8  # 6 engines, the LSTM has two outputs
-    assert len(checks["tensorrt time"]) == 12
+    assert len(checks["trt vs ort"]) == 10  # 8 engines, the LSTM has two outputs
+    assert len(checks["tensorrt time"]) == 16
     assert [r[2] for r in checks["cuda copies"] + checks["cuda graph"]] == ["ok", "ok"]
     assert report.skipped == []
 

@@ -99,6 +99,20 @@ def test_buffer_plan_rejects_outputs_with_unknown_axes():
         plan_buffers(m, derive_profiles(m))
 
 
+def test_output_axes_no_input_names_are_asked_of_the_engine():
+    fcn = tiny_models.make_fcn()[1]  # heatmap [batch, 4, out_height, out_width]; image max [8, 1, 48, 64]
+    asked = []
+
+    def at_max(name):
+        asked.append(name)
+        return (8, 4, 24, 32)
+
+    plan = plan_buffers(fcn, derive_profiles(fcn), at_max)
+    assert asked == ["heatmap"] and plan[1].max_shape == (8, 4, 24, 32)
+    with pytest.raises(FacestreamError, match="data-dependent output shapes are not supported"):
+        plan_buffers(fcn, derive_profiles(fcn), lambda name: (8, 4, -1, 32))
+
+
 def test_batch_buckets():
     assert batch_buckets(1) == [1]
     assert batch_buckets(32) == [1, 2, 4, 8, 16, 32]

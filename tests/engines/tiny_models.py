@@ -199,26 +199,85 @@ def make_attention(name: str = "tiny-attention", dim: int = 8, seed: int = 2):
     return _model(graph), manifest, reference
 
 
+# --- FCN: dynamic height/width, an output whose size no input axis names (like a detector's score map) ---------
+
+
+def make_fcn(name: str = "tiny-fcn", channels: int = 4, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.5, (channels, 1, 3, 3)).astype(np.float32)
+    b = rng.normal(0, 0.1, (channels,)).astype(np.float32)
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["image", "conv_w", "conv_b"],
+            ["conv"],
+            pads=[1, 1, 1, 1],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+        ),
+        helper.make_node("Relu", ["conv"], ["heatmap"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, "height", "width"])],
+        [
+            helper.make_tensor_value_info(
+                "heatmap", TensorProto.FLOAT, ["batch", channels, "out_height", "out_width"]
+            )
+        ],
+        [_init("conv_w", w), _init("conv_b", b)],
+    )
+    manifest = Manifest(
+        name=name,
+        task="detector",
+        inputs=[TensorSpec(name="image", shape=["batch", 1, "height", "width"], value_range=(0.0, 1.0))],
+        outputs=[TensorSpec(name="heatmap", shape=["batch", channels, "out_height", "out_width"])],
+        profiles={"image": ProfileSpec(min=[1, 1, 8, 8], opt=[4, 1, 24, 32], max=[8, 1, 48, 64])},
+        licence="test weights, random",
+    )
+
+    def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = inputs["image"].astype(np.float64)
+        n, _, h, wd = x.shape
+        oh, ow = (h + 1) // 2, (wd + 1) // 2
+        padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        out = np.zeros((n, channels, oh, ow))
+        for dy in range(3):
+            for dx in range(3):
+                patch = padded[:, 0, dy : dy + 2 * oh : 2, dx : dx + 2 * ow : 2]
+                out += patch[:, None] * w[None, :, 0, dy, dx, None, None]
+        return {"heatmap": np.maximum(out + b[None, :, None, None], 0)}
+
+    return _model(graph), manifest, reference
+
+
 FAMILIES: dict[str, Callable[[], tuple[onnx.ModelProto, Manifest, Reference]]] = {
     "cnn": make_cnn,
     "lstm": make_lstm,
     "attention": make_attention,
+    "fcn": make_fcn,
 }
 
 
 def random_inputs(manifest: Manifest, batch: int = 4, seq: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
-    """Inputs matching the manifest: dynamic 'batch'/'seq' axes get the given sizes; values in value_range."""
+    """Inputs matching the manifest: 'batch'/'seq' axes get the given sizes, other dynamic axes their profile
+    opt (3 without a profile); values in value_range."""
     rng = np.random.default_rng(seed)
     out = {}
     for spec in manifest.inputs:
-        shape = [d if isinstance(d, int) else {"batch": batch, "seq": seq}.get(d, 3) for d in spec.shape]
+        prof = manifest.profiles.get(spec.name)
+        shape = [
+            d if isinstance(d, int) else {"batch": batch, "seq": seq}.get(d, prof.opt[i] if prof else 3)
+            for i, d in enumerate(spec.shape)
+        ]
         lo, hi = spec.value_range or (-1.0, 1.0)
         out[spec.name] = rng.uniform(lo, hi, shape).astype(spec.dtype)
     return out
 
 
 def put_tiny_model(store: ModelStore, family: str, with_fp16: bool = True) -> tuple[ModelEntry, Reference]:
-    """Write a tiny model of ``family`` (cnn | lstm | attention) into ``store`` with fp32 and fp16 variants."""
+    """Write a tiny model of ``family`` (cnn | lstm | attention | fcn) into ``store`` with fp32 and fp16 variants."""
     model, manifest, reference = FAMILIES[family]()
     files: dict[str, bytes] = {"fp32": model.SerializeToString()}
     if with_fp16:
