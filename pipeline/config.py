@@ -185,7 +185,10 @@ def _loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            if not text.replace("_", "").isalnum():
+                text = repr(text)
+            out += ("." if out else "") + text
     return out or "(top level)"
 
 
@@ -202,7 +205,7 @@ def format_validation_error(exc: ValidationError, origin: str) -> str:
         if "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict | list):
             msg += f" (got {e['input']!r})"
     more = f" (+{len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
-    return f"config error in {origin}: {key}: {msg}{more}"
+    return f"config error in {origin}: {key}: {msg}{more}".replace("\n", "\\n")
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
