@@ -37,6 +37,9 @@ class HopConfig(Section):
     )
     jpeg_quality: int = Field(default=90, ge=10, le=100, title="JPEG quality when encoding is jpeg")
     hwm: int = Field(default=8, ge=1, le=10000, title="ZeroMQ high-water mark (messages queued per hop)")
+    server_public_key: str = Field(
+        default="", title="CURVE: Z85 public key (or .public file) of the receiving host; empty = transport.curve.server_public_key"
+    )
 
 
 class CurveConfig(Section):

@@ -17,7 +17,7 @@ import zmq
 
 from engines.errors import FacestreamError
 
-from .config import CurveConfig, PipelineConfig
+from .config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,25 @@ def _prepare_ipc(endpoint: str) -> None:
         Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _apply_curve(sock: zmq.Socket, curve: CurveConfig, server: bool, stage: str) -> None:
+def _apply_curve(sock: zmq.Socket, cfg: PipelineConfig, stage: str, server: bool) -> None:
+    """CURVE on a hop: the receiving stage is the server and accepts only the allowed client keys."""
+    curve = cfg.transport.curve
     if not curve.enabled:
         return
     from . import security
 
+    if not curve.key_dir:
+        raise FacestreamError("transport.curve.enabled needs transport.curve.key_dir (see `facestream keys gen`)")
+    secret = security.load_secret_key(Path(curve.key_dir).expanduser() / f"{curve.key_name}{security.SECRET_SUFFIX}")
     if server:
-        security.configure_curve_server(sock, curve, stage)
+        security.configure_curve_server(sock, secret, security.load_allowed_keys(curve.allowed_clients), name=stage)
     else:
-        security.configure_curve_client(sock, curve)
+        server_key = cfg.hop(stage).server_public_key or curve.server_public_key
+        if not server_key:
+            raise FacestreamError(
+                f"transport.curve: no server_public_key for the hop to {stage} "
+                f"(set transport.{stage}.server_public_key or transport.curve.server_public_key)")
+        security.configure_curve_client(sock, secret, security.load_public_key(server_key))
 
 
 def open_receiver(ctx: zmq.Context, cfg: PipelineConfig, stage: str) -> zmq.Socket:
@@ -79,7 +89,7 @@ def open_receiver(ctx: zmq.Context, cfg: PipelineConfig, stage: str) -> zmq.Sock
     sock.setsockopt(zmq.RCVHWM, cfg.hop(stage).hwm)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, (cfg.transport.max_payload_mb << 20) + (2 << 20))
-    _apply_curve(sock, cfg.transport.curve, True, stage)
+    _apply_curve(sock, cfg, stage, server=True)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
@@ -99,6 +109,6 @@ def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.S
     sock.setsockopt(zmq.LINGER, 500)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-    _apply_curve(sock, cfg.transport.curve, False, downstream)
+    _apply_curve(sock, cfg, downstream, server=False)
     sock.connect(endpoint)
     return sock
