@@ -179,11 +179,15 @@ def authenticator_for(context: zmq.Context) -> CountingAuthenticator:
 
 
 def stop_authenticator(context: zmq.Context) -> None:
-    """Stop the context's ZAP handler; call before ``context.term()``, which otherwise waits for it."""
+    """Stop the context's ZAP handler. Call it before ``context.term()``, which otherwise waits for ever on
+    the handler's socket (``context.destroy()`` closes it too, and this is then a no-op)."""
     with _AUTH_LOCK:
         entry = _AUTHENTICATORS.pop(id(context), None)
-    if entry is not None:
-        entry[1].stop()
+    if entry is not None and not context.closed:
+        try:
+            entry[1].stop()
+        except zmq.ZMQError:  # its sockets were closed by context.destroy()
+            pass
 
 
 @atexit.register

@@ -52,6 +52,7 @@ _GATE = _OptionsGate()
 def ffmpeg_options(cfg: SourceConfig) -> str:
     """OPENCV_FFMPEG_CAPTURE_OPTIONS for this source ("key;value|key;value")."""
     ours = [f"rtsp_transport;{cfg.rtsp_transport}"] if cfg.kind == "rtsp" else []
+    ours += [f"{key};{value}" for key, value in sorted(cfg.ffmpeg_options.items())]
     return "|".join([o for o in _USER_OPTIONS.split("|") if o] + ours)
 
 

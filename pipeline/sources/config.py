@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SourceKind = Literal["demo", "file", "directory", "webcam", "rtsp", "http"]
 LIVE_KINDS: frozenset[str] = frozenset({"webcam", "rtsp", "http"})
@@ -55,7 +55,7 @@ def webcam_index(uri: str) -> int:
 class SourceConfig(BaseModel):
     """One video source. ``kind`` and ``policy`` are filled in from ``uri`` when omitted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     id: str = Field(
         default="demo", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
@@ -77,6 +77,10 @@ class SourceConfig(BaseModel):
     )
     loop: bool = Field(default=False, title="file/directory/demo: start again at the end instead of stopping")
     rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", title="RTSP transport (tcp passes NAT/firewalls)")
+    ffmpeg_options: dict[str, str] = Field(
+        default_factory=dict,
+        title="extra FFmpeg demuxer options for rtsp/http, e.g. {analyzeduration: '500000'} to open faster",
+    )
     open_timeout_s: float = Field(default=10.0, gt=0, le=300, title="give up opening a live source after this")
     read_timeout_s: float = Field(
         default=5.0, gt=0, le=300, title="no frame for this long from a live source = stall: reconnect"
@@ -95,6 +99,14 @@ class SourceConfig(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("uri"), int) and not isinstance(data["uri"], bool):
             data = {**data, "uri": f"webcam:{data['uri']}"}
         return data
+
+    @field_validator("ffmpeg_options")
+    @classmethod
+    def _no_separators(cls, options: dict[str, str]) -> dict[str, str]:
+        for key, value in options.items():
+            if not key or any(c in f"{key}{value}" for c in ";|"):
+                raise ValueError(f"ffmpeg_options {key!r}: keys and values may not be empty or contain ';' or '|'")
+        return options
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> SourceConfig:

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 _WATCH_PERIOD_S = 0.05
 _READER_JOIN_S = 0.2  # how long close() waits for the current reader before leaving it to finish alone
+# FFmpeg's own open timeout (the same open_timeout_s) usually ends a slow open first, and may still succeed
+# with what it probed; the watchdog abandons the attempt only if that did not happen within this grace.
+_OPEN_GRACE_S = 1.0
 
 
 class _Reader(threading.Thread):
@@ -192,7 +195,7 @@ class LiveSource(Source):
                 return reader.failure or ("ended", "stream ended")
             now = time.monotonic()
             if not reader.opened.is_set():
-                if now - reader.started_mono > self.cfg.open_timeout_s:
+                if now - reader.started_mono > self.cfg.open_timeout_s + _OPEN_GRACE_S:
                     return ("open", f"no connection within open_timeout_s={self.cfg.open_timeout_s:g}")
                 continue
             reading_since = reader.reading_since

@@ -154,3 +154,13 @@ def test_keys_gen_command(tmp_path, capsys):
     assert stat.S_IMODE((tmp_path / "edge1.secret").stat().st_mode) == 0o600
     assert cli_main(["keys", "gen", "--out", str(tmp_path), "--name", "edge1"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_context_can_be_terminated_after_stop_authenticator(keys):
+    ctx = zmq.Context()
+    server = ctx.socket(zmq.PUSH)
+    configure_curve_server(server, load_secret_key(keys["server"].secret), [load_public_key(keys["camera"].public)])
+    server.close(linger=0)
+    stop_authenticator(ctx)
+    ctx.term()  # would wait for ever on the ZAP handler's socket without stop_authenticator
+    stop_authenticator(ctx)  # idempotent

@@ -57,9 +57,10 @@ class RtspServer:
     """One RTSP server subprocess on 127.0.0.1:port; ``url`` is rtsp://127.0.0.1:PORT/test."""
 
     def __init__(self, port: int, mode: str = "normal", width: int = 320, height: int = 240, fps: int = 25,
-                 stall_after: float = 1.0) -> None:
+                 stall_after_frames: int = 50) -> None:
         self.port = port
-        self.settings = {"mode": mode, "width": width, "height": height, "fps": fps, "stall_after": stall_after}
+        self.settings = {"mode": mode, "width": width, "height": height, "fps": fps,
+                         "stall_after_frames": stall_after_frames}
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._stderr = tempfile.TemporaryFile(mode="w+")
@@ -74,7 +75,7 @@ class RtspServer:
         cmd = [
             SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--mode", str(s["mode"]),
             "--width", str(s["width"]), "--height", str(s["height"]), "--fps", str(s["fps"]),
-            "--stall-after", str(s["stall_after"]),
+            "--stall-after-frames", str(s["stall_after_frames"]),
         ]
         deadline = time.monotonic() + timeout_s
         while True:  # the port may still be held briefly by the previous instance after a kill

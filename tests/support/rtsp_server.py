@@ -5,7 +5,7 @@ import ``gi``. Started and stopped by ``tests/support/rtsp.py``.
 
 Modes:
   ``normal``  serve ``rtsp://127.0.0.1:PORT/test`` (videotestsrc ! x264enc ! rtph264pay) for ever.
-  ``stall``   same, but ``--stall-after`` seconds after a client starts playing, a valve drops every
+  ``stall``   same, but after ``--stall-after-frames`` frames of each session a valve drops every
               buffer: the RTSP session stays up and the socket stays open, yet no frame ever arrives.
   ``silent``  accept TCP connections on the port and never answer (a camera whose RTSP daemon hangs).
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-import threading
-import time
 
 
 def _serve_silent(port: int) -> None:
@@ -61,13 +59,16 @@ def _serve_rtsp(args: argparse.Namespace) -> None:
 
         def on_configure(_factory, media):
             gate = media.get_element().get_by_name("gate")
+            passed = [0]
 
-            def close_gate():
-                time.sleep(args.stall_after)
-                gate.set_property("drop", True)
-                print("STALLED", flush=True)
+            def count_frames(_pad, _info):
+                passed[0] += 1
+                if passed[0] == args.stall_after_frames:
+                    gate.set_property("drop", True)
+                    print("STALLED", flush=True)
+                return Gst.PadProbeReturn.OK
 
-            threading.Thread(target=close_gate, daemon=True).start()
+            gate.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, count_frames)
 
         factory.connect("media-configure", on_configure)
     server.get_mount_points().add_factory("/test", factory)
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--pattern", default="ball")
-    parser.add_argument("--stall-after", type=float, default=1.0, help="seconds of video before a stall")
+    parser.add_argument("--stall-after-frames", type=int, default=50, help="frames each session gets before a stall")
     args = parser.parse_args()
     if args.mode == "silent":
         _serve_silent(args.port)

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 def _config(url: str, prefix: str, **overrides) -> SourceConfig:
     settings = dict(
         id=unique_id(prefix), uri=url, open_timeout_s=3.0, read_timeout_s=1.5,
+        ffmpeg_options={"analyzeduration": "500000"},
         reconnect_min_s=0.1, reconnect_max_s=0.5, reconnect_jitter=0.2,
     )
     settings.update(overrides)
@@ -85,7 +86,7 @@ def test_server_killed_and_restarted_reconnects(rtsp_server):
 
 
 def test_stall_is_detected_counted_and_reconnected(rtsp_server_factory, caplog):
-    server = rtsp_server_factory(mode="stall", stall_after=1.0)
+    server = rtsp_server_factory(mode="stall", stall_after_frames=60)
     cfg = _config(server.url, "rtsp-stall", read_timeout_s=1.0)
     source = open_source(cfg)
     run = Collector(source)
@@ -94,7 +95,7 @@ def test_stall_is_detected_counted_and_reconnected(rtsp_server_factory, caplog):
     while metric("facestream_source_stalls_total", cfg.id) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert metric("facestream_source_stalls_total", cfg.id) >= 1
-    # A stalled stream is reconnected: each new session plays for a second, so frames keep coming.
+    # A stalled stream is reconnected: each new session gets 60 frames before it stalls again.
     count = len(run.frames)
     assert run.wait_for(count + 5, timeout_s=15), "no frames after reconnecting from a stall"
     assert metric("facestream_source_reconnects_total", cfg.id) >= 1

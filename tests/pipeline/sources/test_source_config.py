@@ -46,8 +46,16 @@ def test_explicit_policy_wins():
         {"id": "has space"},
         {"uri": "webcam:x", "kind": "webcam"},
         {"unknown_key": 1},
+        {"ffmpeg_options": {"probesize": "1|rtsp_transport;udp"}},
     ],
 )
 def test_bad_values_are_refused(bad):
     with pytest.raises(ValidationError):
         SourceConfig(**bad)
+
+
+def test_ffmpeg_options_reach_the_capture_options_string():
+    from pipeline.sources.capture_open import ffmpeg_options
+
+    cfg = SourceConfig(uri="rtsp://cam/x", rtsp_transport="udp", ffmpeg_options={"analyzeduration": 500000})
+    assert ffmpeg_options(cfg).split("|")[-2:] == ["rtsp_transport;udp", "analyzeduration;500000"]
