@@ -1,0 +1,447 @@
+"""``StreamRecognizer``: tracking, scheduling, temporal aggregation, matching and events for many streams.
+
+The inference stage calls it in two steps per frame, so that the faces of *all* streams that need an
+embedding go through the embedder in one batch::
+
+    rec = StreamRecognizer(gallery=Gallery(path), aggregator=make_aggregator("attention"))
+    wanted = {}
+    for frame in frames:                                   # frames of several streams
+        idx = rec.update(frame.stream_id, frame.seq, frame.ts_ns, frame.faces)   # faces without embeddings
+        wanted[frame.key] = idx                            # indices into frame.faces to embed
+    chips = [frame.faces[i].chip for frame in frames for i in wanted[frame.key]]
+    embeddings = embedder.embed(np.stack(chips))           # ONE engine call for everything
+    results = rec.complete_many([(f.stream_id, f.seq, embeddings_of(f)) for f in frames])
+
+(:func:`recognise_frames` does exactly this given an ``embed`` function.) ``complete`` must be called for every
+frame passed to ``update``, with an empty (0, 128) array when nothing was asked; it returns a
+:class:`FrameResult`: one :class:`TrackResult` per face (same order as the faces given to ``update``) and
+the frame's :class:`~pipeline.recognition.events.TrackEvent` list. Frames of one stream must be completed in
+order; different streams are independent.
+
+A face is any object with ``box`` (x1, y1, x2, y2), ``quality`` (a float or an object with ``.score``) and
+optionally ``chip`` (150x150x3 RGB uint8, used for the best-shot crop): ``engines.faces.Face`` fits.
+
+Identity of a track: after each new embedding the track's sequence is aggregated (mean / quality / GRU /
+attention) and matched against the gallery. A name is accepted at once; an *unknown* track gets a persistent
+anonymous id (``unknown#N``) once its best shot reaches ``unknown_min_quality``. A different identity later
+must win ``change_confirmations`` decisions in a row before ``identity_changed`` is emitted (no flicker).
+The gallery is re-read when it changes (``Gallery.reload_if_changed``) at most every ``reload_interval_s``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
+
+from .events import EventKind, TrackEvent, make_track_ref, new_event
+from .gallery import Gallery, GallerySnapshot
+from .matcher import DEFAULT_THRESHOLD, Matcher, MatchResult
+from .scheduler import RecognitionScheduler, SchedulerConfig
+from .temporal import Aggregator, MeanPool
+from .tracker import FaceTracker
+from .unknowns import DEFAULT_JOIN_THRESHOLD, UnknownClusters
+
+IDENTIFICATIONS = Counter(
+    "facestream_identifications_total", "Track identity decisions", ["result"]
+)  # result: known | unknown
+MATCH_SCORE = Histogram(
+    "facestream_match_cosine",
+    "Best gallery cosine score of each track decision (known and unknown)",
+    buckets=(0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0),
+)
+TRACK_EVENTS = Counter("facestream_track_events_total", "Track events emitted", ["kind"])
+ACTIVE_TRACKS = Gauge("facestream_tracks_active", "Confirmed tracks currently alive, all streams")
+GALLERY_PEOPLE = Gauge("facestream_gallery_people", "People in the gallery the recognizer matches against")
+GALLERY_RELOADS = Counter("facestream_gallery_reloads_total", "Gallery reloads after a change")
+
+
+@dataclass
+class RecognizerConfig:
+    n_init: int = 3
+    max_age: int = 15
+    iou_min: float = 0.2
+    threshold: float = DEFAULT_THRESHOLD
+    top_k: int = 3
+    unknown_join_threshold: float = DEFAULT_JOIN_THRESHOLD
+    unknown_min_quality: float = 0.3
+    change_confirmations: int = 2
+    max_frames: int = 32
+    reload_interval_s: float = 1.0
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    face_index: int
+    track_id: int
+    track_ref: str
+    confirmed: bool
+    embedded: bool
+    identity: str | None = None  # name, "unknown#N", or None (not decided yet)
+    name: str | None = None
+    unknown_id: int | None = None
+    score: float | None = None
+    confidence: float | None = None
+
+
+@dataclass
+class FrameResult:
+    stream_id: str
+    seq: int
+    ts_ns: int
+    tracks: list[TrackResult]
+    events: list[TrackEvent]
+
+
+@dataclass
+class _TrackMemory:
+    track_ref: str
+    first_seq: int
+    first_ts_ns: int
+    last_ts_ns: int
+    frames: deque = field(default_factory=deque)  # (embedding, quality)
+    best_quality: float = float("-inf")
+    best_chip: np.ndarray | None = None
+    identity: str | None = None
+    name: str | None = None
+    unknown_id: int | None = None
+    score: float | None = None
+    confidence: float | None = None
+    candidate: str | None = None
+    candidate_votes: int = 0
+    counted_unknown: bool = False
+
+
+@dataclass
+class _Pending:
+    ts_ns: int
+    face_track: list[tuple[int, bool]]  # per face: (track id, confirmed)
+    asked: list[int]
+    qualities: list[float]
+    events: list[TrackEvent]
+
+
+def _quality_of(face: object) -> float:
+    q = getattr(face, "quality", 0.0)
+    return float(getattr(q, "score", q) or 0.0)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "stream"
+
+
+class StreamRecognizer:
+    """Per-track recognition for any number of streams. Not thread-safe: one per inference process."""
+
+    def __init__(
+        self,
+        gallery: Gallery | None = None,
+        aggregator: Aggregator | None = None,
+        config: RecognizerConfig | None = None,
+        crop_dir: Path | str | None = None,
+    ):
+        self.config = config or RecognizerConfig()
+        self.gallery = gallery
+        self.aggregator = aggregator or MeanPool()
+        self.crop_dir = Path(crop_dir) if crop_dir else None
+        self.scheduler = RecognitionScheduler(self.config.scheduler)
+        self.unknowns = UnknownClusters(gallery, self.config.unknown_join_threshold) if gallery else None
+        self._trackers: dict[str, FaceTracker] = {}
+        self._memory: dict[tuple[str, int], _TrackMemory] = {}
+        self._pending: dict[tuple[str, int], _Pending] = {}
+        self._next_reload = 0.0
+        self.matcher = Matcher(GallerySnapshot(0, [], np.zeros((0, 0), np.float32), np.zeros(0, np.int64)))
+        self.refresh_gallery(force=True)
+
+    # -- gallery -----------------------------------------------------------------------------------------
+
+    def refresh_gallery(self, force: bool = False) -> bool:
+        """Re-read the gallery when it changed (checked at most every ``reload_interval_s``)."""
+        if self.gallery is None:
+            return False
+        now = time.monotonic()
+        if not force and now < self._next_reload:
+            return False
+        self._next_reload = now + self.config.reload_interval_s
+        snap = self.gallery.reload_if_changed()
+        if snap is None:
+            return False
+        self.matcher = Matcher(snap, threshold=self.config.threshold, top_k=self.config.top_k)
+        if self.unknowns is not None:
+            self.unknowns.reload()
+        GALLERY_PEOPLE.set(len(snap.names))
+        GALLERY_RELOADS.inc()
+        return True
+
+    # -- step 1 ------------------------------------------------------------------------------------------
+
+    def update(self, stream_id: str, seq: int, ts_ns: int, faces: Sequence[object]) -> list[int]:
+        """Track this frame's faces; returns the indices of the faces to embed."""
+        key = (stream_id, seq)
+        if key in self._pending:
+            raise ValueError(f"frame {seq} of stream {stream_id!r} was updated twice without complete()")
+        self.refresh_gallery()
+        tracker = self._trackers.get(stream_id)
+        if tracker is None:
+            cfg = self.config
+            tracker = self._trackers[stream_id] = FaceTracker(cfg.n_init, cfg.max_age, cfg.iou_min)
+        boxes = np.array([np.asarray(f.box, dtype=np.float64)[:4] for f in faces]).reshape(-1, 4)
+        step = tracker.update(boxes, seq, ts_ns)
+        events: list[TrackEvent] = []
+        for track in step.ended:
+            events.append(self._end_track(stream_id, track.track_id, seq, ts_ns))
+        for tid in step.newly_confirmed:
+            t = tracker.tracks[tid]
+            mem = _TrackMemory(
+                make_track_ref(stream_id, tid, t.first_seq, t.first_ts_ns), t.first_seq, t.first_ts_ns, ts_ns
+            )
+            self._memory[(stream_id, tid)] = mem
+            events.append(self._event(EventKind.STARTED, stream_id, tid, mem, seq, ts_ns))
+        asked, qualities = [], []
+        for i, (face, tid, confirmed) in enumerate(zip(faces, step.track_ids, step.confirmed, strict=True)):
+            q = _quality_of(face)
+            qualities.append(q)
+            mem = self._memory.get((stream_id, tid)) if confirmed else None
+            if mem is not None:
+                mem.last_ts_ns = ts_ns
+                chip = getattr(face, "chip", None)
+                if q > mem.best_quality:
+                    mem.best_quality = q
+                    mem.best_chip = None if chip is None else np.array(chip, copy=True)
+            if self.scheduler.decide((stream_id, tid), confirmed, q, ts_ns) is not None:
+                asked.append(i)
+        ACTIVE_TRACKS.set(len(self._memory))
+        self._pending[key] = _Pending(
+            ts_ns, list(zip(step.track_ids, step.confirmed, strict=True)), asked, qualities, events
+        )
+        return asked
+
+    # -- step 2 ------------------------------------------------------------------------------------------
+
+    def complete(self, stream_id: str, seq: int, embeddings: np.ndarray | None) -> FrameResult:
+        return self.complete_many([(stream_id, seq, embeddings)])[0]
+
+    def complete_many(self, frames: Sequence[tuple[str, int, np.ndarray | None]]) -> list[FrameResult]:
+        """Give the embeddings asked for by :meth:`update` (rows in the order of its indices)."""
+        updated: list[tuple[str, int, int, _Pending]] = []  # stream, seq, track id, pending
+        pendings = []
+        for stream_id, seq, emb in frames:
+            p = self._pending.pop((stream_id, seq), None)
+            if p is None:
+                raise ValueError(f"complete() for frame {seq} of stream {stream_id!r} without update()")
+            emb = np.zeros((0, 0), np.float32) if emb is None else np.asarray(emb, dtype=np.float32)
+            if len(emb) != len(p.asked):
+                for i in p.asked:
+                    self.scheduler.cancel((stream_id, p.face_track[i][0]))
+                raise ValueError(
+                    f"frame {seq} of stream {stream_id!r}: {len(p.asked)} embeddings asked, {len(emb)} given"
+                )
+            for row, i in enumerate(p.asked):
+                tid = p.face_track[i][0]
+                mem = self._memory.get((stream_id, tid))
+                if mem is None:
+                    continue
+                self.scheduler.observe((stream_id, tid), emb[row], p.qualities[i], p.ts_ns)
+                mem.frames.append((emb[row], p.qualities[i]))
+                while len(mem.frames) > self.config.max_frames:
+                    mem.frames.popleft()
+                updated.append((stream_id, seq, tid, p))
+            pendings.append((stream_id, seq, p))
+        self._decide(updated)
+        results = []
+        for stream_id, seq, p in pendings:
+            tracks = []
+            asked = set(p.asked)
+            for i, (tid, confirmed) in enumerate(p.face_track):
+                mem = self._memory.get((stream_id, tid))
+                tracks.append(
+                    TrackResult(
+                        face_index=i,
+                        track_id=tid,
+                        track_ref=mem.track_ref if mem else "",
+                        confirmed=confirmed,
+                        embedded=i in asked,
+                        identity=mem.identity if mem else None,
+                        name=mem.name if mem else None,
+                        unknown_id=mem.unknown_id if mem else None,
+                        score=mem.score if mem else None,
+                        confidence=mem.confidence if mem else None,
+                    )
+                )
+            for e in p.events:
+                TRACK_EVENTS.labels(kind=e.kind.value).inc()
+            results.append(FrameResult(stream_id, seq, p.ts_ns, tracks, p.events))
+        return results
+
+    def _decide(self, updated: list[tuple[str, int, int, _Pending]]) -> None:
+        if not updated:
+            return
+        mems = [self._memory[(s, t)] for s, _, t, _ in updated]
+        seqs = [
+            (np.stack([e for e, _ in m.frames]), np.array([q for _, q in m.frames], np.float32)) for m in mems
+        ]
+        aggregates = self.aggregator.aggregate_batch(seqs)
+        matches = self.matcher.match_many(
+            np.stack([a.embedding for a in aggregates]), [m.track_ref for m in mems]
+        )
+        for (stream_id, seq, tid, p), mem, agg, match in zip(updated, mems, aggregates, matches, strict=True):
+            if np.isfinite(match.score):
+                MATCH_SCORE.observe(max(match.score, 0.0))
+            self._apply(stream_id, seq, tid, p, mem, agg.embedding, agg.confidence, match)
+
+    def _apply(
+        self,
+        stream_id: str,
+        seq: int,
+        tid: int,
+        p: _Pending,
+        mem: _TrackMemory,
+        embedding: np.ndarray,
+        confidence: float,
+        match: MatchResult,
+    ) -> None:
+        unknown_id = None
+        if match.known:
+            identity = match.name
+            IDENTIFICATIONS.labels(result="known").inc()
+        else:
+            IDENTIFICATIONS.labels(result="unknown").inc()
+            if mem.best_quality < self.config.unknown_min_quality:
+                return  # too poor a view to start an anonymous identity; wait for a better shot
+            if self.unknowns is not None:
+                new_sighting = not mem.counted_unknown
+                cluster = self.unknowns.assign(
+                    embedding, mem.best_quality, p.ts_ns, new_sighting=new_sighting
+                )
+                mem.counted_unknown = True
+                unknown_id = cluster.unknown_id
+                identity = cluster.label
+            else:
+                identity = "unknown"
+        if identity == mem.identity:
+            mem.score, mem.confidence, mem.candidate_votes = match.score, confidence, 0
+            return
+        if mem.identity is not None:
+            # Hysteresis: unknown -> named is accepted at once; any other change needs repeated evidence.
+            if mem.candidate == identity:
+                mem.candidate_votes += 1
+            else:
+                mem.candidate, mem.candidate_votes = identity, 1
+            needed = 1 if mem.name is None and match.known else self.config.change_confirmations
+            if mem.candidate_votes < needed:
+                return
+        previous = mem.identity
+        mem.identity, mem.name, mem.unknown_id = identity, match.name, unknown_id
+        mem.score, mem.confidence = match.score, confidence
+        mem.candidate, mem.candidate_votes = None, 0
+        kind = EventKind.IDENTIFIED if previous is None else EventKind.IDENTITY_CHANGED
+        crop = self._write_best_shot(stream_id, mem)
+        event = self._event(
+            kind,
+            stream_id,
+            tid,
+            mem,
+            seq,
+            p.ts_ns,
+            identity=identity,
+            name=match.name,
+            unknown_id=unknown_id,
+            score=float(match.score),
+            confidence=float(confidence),
+            best_shot_path=crop,
+            previous_identity=previous,
+        )
+        p.events.append(event)
+        if self.gallery is not None:
+            self.gallery.record_sighting(
+                event.event_id,
+                mem.track_ref,
+                stream_id,
+                p.ts_ns,
+                embedding,
+                name=match.name,
+                unknown_id=unknown_id,
+                score=float(match.score),
+                crop_path=crop,
+            )
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _write_best_shot(self, stream_id: str, mem: _TrackMemory) -> str | None:
+        if self.crop_dir is None or mem.best_chip is None:
+            return None
+        folder = self.crop_dir / _safe(stream_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{mem.track_ref}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(mem.best_chip, cv2.COLOR_RGB2BGR))
+        return str(path)
+
+    def _event(
+        self,
+        kind: EventKind,
+        stream_id: str,
+        tid: int,
+        mem: _TrackMemory,
+        seq: int,
+        ts_ns: int,
+        **fields: object,
+    ) -> TrackEvent:
+        return new_event(kind, stream_id, tid, mem.track_ref, seq, ts_ns, mem.first_ts_ns, **fields)
+
+    def _end_track(self, stream_id: str, tid: int, seq: int, ts_ns: int) -> TrackEvent:
+        mem = self._memory.pop((stream_id, tid))
+        self.scheduler.forget((stream_id, tid))
+        return self._event(
+            EventKind.ENDED,
+            stream_id,
+            tid,
+            mem,
+            seq,
+            ts_ns,
+            identity=mem.identity,
+            name=mem.name,
+            unknown_id=mem.unknown_id,
+            score=mem.score,
+            confidence=mem.confidence,
+            dwell_seconds=(mem.last_ts_ns - mem.first_ts_ns) / 1e9,
+        )
+
+    def end_stream(self, stream_id: str, seq: int, ts_ns: int) -> list[TrackEvent]:
+        """The stream stopped: end all its tracks (``track_ended`` events) and drop its state."""
+        tracker = self._trackers.pop(stream_id, None)
+        events = []
+        if tracker is not None:
+            for t in tracker.end_all():
+                if (stream_id, t.track_id) in self._memory:
+                    events.append(self._end_track(stream_id, t.track_id, seq, ts_ns))
+        for key in [k for k in self._pending if k[0] == stream_id]:
+            del self._pending[key]
+        for e in events:
+            TRACK_EVENTS.labels(kind=e.kind.value).inc()
+        ACTIVE_TRACKS.set(len(self._memory))
+        return events
+
+
+def recognise_frames(
+    recognizer: StreamRecognizer,
+    frames: Sequence[tuple[str, int, int, Sequence[object]]],
+    embed: Callable[[np.ndarray], np.ndarray],
+) -> list[FrameResult]:
+    """Update, embed every requested chip of every frame in ONE ``embed`` call, complete. Frames are
+    ``(stream_id, seq, ts_ns, faces)``; faces need ``chip``."""
+    asked = [recognizer.update(s, q, t, faces) for s, q, t, faces in frames]
+    chips = [frames[k][3][i].chip for k, idx in enumerate(asked) for i in idx]
+    all_emb = np.asarray(embed(np.stack(chips)), np.float32) if chips else np.zeros((0, 128), np.float32)
+    out, start = [], 0
+    for (s, q, _, _), idx in zip(frames, asked, strict=True):
+        out.append((s, q, all_emb[start : start + len(idx)]))
+        start += len(idx)
+    return recognizer.complete_many(out)

@@ -1,0 +1,78 @@
+import numpy as np
+from prometheus_client import REGISTRY
+
+from pipeline.recognition.events import EventKind, make_event_id, make_track_ref, new_event
+from pipeline.recognition.scheduler import RecognitionScheduler, SchedulerConfig
+
+FRAME_NS = 40_000_000  # 25 fps
+
+
+def unit(v):
+    return np.asarray(v, np.float32) / np.linalg.norm(v)
+
+
+def run_track(sched, frames, quality_at, embedding_at, key="t"):
+    reasons = []
+    for f in range(frames):
+        ts = f * FRAME_NS
+        r = sched.decide(key, confirmed=f >= 2, quality=quality_at(f), ts_ns=ts)
+        reasons.append(r)
+        if r is not None:
+            sched.observe(key, embedding_at(f), quality_at(f), ts)
+    return reasons
+
+
+def test_steady_track_is_embedded_once_plus_periodic_checks():
+    sched = RecognitionScheduler(SchedulerConfig(max_interval_s=2.0))
+    emb = unit(np.ones(128))
+    reasons = run_track(sched, 250, lambda f: 0.6, lambda f: emb)  # 10 s of video
+    done = [r for r in reasons if r]
+    assert done[0] == "confirmed" and reasons.index("confirmed") == 2
+    assert done[1:] == ["interval"] * 4  # at 2 s, 4 s, 6 s, 8 s after the first
+    assert sched.computed == 5 and sched.saved == 245
+
+
+def test_better_shot_and_drift_trigger_embeddings():
+    sched = RecognitionScheduler(
+        SchedulerConfig(quality_margin=0.1, drift_threshold=0.3, drift_recheck_frames=2)
+    )
+    a, b = unit(np.eye(128)[0]), unit(np.eye(128)[1])
+    quality = lambda f: 0.4 if f < 10 else 0.7  # noqa: E731 - a better view from frame 10
+    embedding = lambda f: a if f < 20 else b  # noqa: E731 - the tracker switched person at frame 20
+    sched.config.max_interval_s = 1.0
+    reasons = run_track(sched, 40, quality, embedding)
+    assert reasons[10] == "better_shot"
+    assert reasons[2] == "confirmed"
+    # frame 35 (interval) sees b after a: drift -> the next two frames are re-checked
+    first_b = next(f for f, r in enumerate(reasons) if r and f >= 20)
+    assert reasons[first_b + 1 : first_b + 3] == ["drift_recheck", "drift_recheck"]
+    assert reasons[first_b + 3] is None
+
+
+def test_pending_embedding_is_not_asked_twice_and_metrics_count():
+    before_saved = REGISTRY.get_sample_value("facestream_embeddings_saved_total") or 0.0
+    before_conf = (
+        REGISTRY.get_sample_value("facestream_embeddings_computed_total", {"reason": "confirmed"}) or 0.0
+    )
+    sched = RecognitionScheduler()
+    assert sched.decide("k", True, 0.5, 0) == "confirmed"
+    assert sched.decide("k", True, 0.9, FRAME_NS) is None  # the first embedding is still in flight
+    sched.cancel("k")
+    assert sched.decide("k", True, 0.9, 2 * FRAME_NS) == "confirmed"
+    assert sched.decide("other", False, 0.9, 0) is None  # tentative tracks are never embedded
+    assert REGISTRY.get_sample_value("facestream_embeddings_saved_total") == before_saved + 2
+    assert (
+        REGISTRY.get_sample_value("facestream_embeddings_computed_total", {"reason": "confirmed"})
+        == before_conf + 2
+    )
+
+
+def test_event_ids_are_deterministic_and_distinct():
+    ref = make_track_ref("cam1", 3, 120, 1_700_000_000_000_000_000)
+    assert ref == make_track_ref("cam1", 3, 120, 1_700_000_000_000_000_000)
+    assert ref != make_track_ref("cam2", 3, 120, 1_700_000_000_000_000_000)
+    ids = {make_event_id(ref, k, 130) for k in EventKind}
+    assert len(ids) == len(EventKind)
+    e = new_event(EventKind.ENDED, "cam1", 3, ref, 200, 5, 1, dwell_seconds=3.2)
+    d = e.to_dict()
+    assert d["kind"] == "track_ended" and d["event_id"] == make_event_id(ref, EventKind.ENDED, 200)
