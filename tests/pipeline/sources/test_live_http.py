@@ -83,3 +83,33 @@ def test_camera_gone_and_back_is_reconnected():
     assert metric("facestream_source_resolution_changes_total", cfg.id) == 1
     indices = [f.index for f in frames]
     assert indices == sorted(set(indices))
+
+
+def test_missing_webcam_is_retried_until_close():
+    cfg = SourceConfig(id=unique_id("webcam"), uri="webcam:63", reconnect_min_s=0.05, reconnect_max_s=0.1)
+    source = open_source(cfg)
+    frames = []
+    consumer = threading.Thread(target=lambda: frames.extend(source.frames()), daemon=True)
+    consumer.start()
+    time.sleep(1.0)
+    assert source.attempts >= 3 and frames == []
+    assert metric("facestream_source_reconnects_total", cfg.id) == source.attempts - 1
+    start = time.monotonic()
+    source.close()
+    consumer.join(2)
+    assert not consumer.is_alive() and time.monotonic() - start < 1.5
+
+
+def test_passwords_are_masked_in_logs(caplog):
+    port_nobody_listens_on = MjpegCamera(numbered_frame)
+    url = port_nobody_listens_on.url.replace("http://", "http://admin:hunter2@")
+    port_nobody_listens_on.stop()
+    source = open_source(_config(url, "http-pw"))
+    consumer = threading.Thread(target=lambda: list(source.frames()), daemon=True)
+    consumer.start()
+    time.sleep(0.5)
+    source.close()
+    consumer.join(2)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "reconnecting" in messages and "***@127.0.0.1" in messages
+    assert "hunter2" not in messages
