@@ -119,7 +119,7 @@ class FaceDetector:
         tiled, rects = build_tiled_pyramid(
             rgb, self.mean_rgb, self.padding, self.outer_padding, self.max_levels
         )
-        return np.ascontiguousarray(tiled.transpose(2, 0, 1)), rects
+        return tiled, rects
 
     def _decode(self, scores: np.ndarray, rects, scale: float) -> list[Detection]:
         rows, cols = np.nonzero(scores > self.score_threshold)

@@ -98,23 +98,30 @@ def tile_layout(
 
 
 def resize_bilinear(src: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """dlib's ``resize_image`` bilinear: align-corners scaling, float32 (H,W,C) in and out."""
-    in_r, in_c = src.shape[:2]
+    """dlib's ``resize_image`` bilinear (align-corners scaling) on float32 planes (C, H, W).
+
+    Done separably (rows, then columns): the same weights as dlib's 2x2 formula, summed in another order.
+    """
+    in_r, in_c = src.shape[1:]
     y_scale = (in_r - 1) / max(rows - 1, 1)
     x_scale = (in_c - 1) / max(cols - 1, 1)
     y = np.arange(rows, dtype=np.float64) * y_scale
     x = np.arange(cols, dtype=np.float64) * x_scale
-    top = np.floor(y).astype(np.int64)
-    left = np.floor(x).astype(np.int64)
+    top = np.floor(y).astype(np.intp)
+    left = np.floor(x).astype(np.intp)
     bottom = np.minimum(top + 1, in_r - 1)
     right = np.minimum(left + 1, in_c - 1)
-    ty = (y - top).astype(np.float32)[:, None, None]
-    tx = (x - left).astype(np.float32)[None, :, None]
-    tl = src[top][:, left]
-    tr = src[top][:, right]
-    bl = src[bottom][:, left]
-    br = src[bottom][:, right]
-    return (1 - ty) * ((1 - tx) * tl + tx * tr) + ty * ((1 - tx) * bl + tx * br)
+    ty = (y - top).astype(np.float32)[None, :, None]
+    tx = (x - left).astype(np.float32)[None, None, :]
+    upper, lower = np.take(src, top, axis=1), np.take(src, bottom, axis=1)
+    lower -= upper  # in place: upper + ty * (lower - upper), with no further temporaries
+    lower *= ty
+    upper += lower
+    lft, rgt = np.take(upper, left, axis=2), np.take(upper, right, axis=2)
+    rgt -= lft
+    rgt *= tx
+    lft += rgt
+    return lft
 
 
 def build_tiled_pyramid(
@@ -124,20 +131,21 @@ def build_tiled_pyramid(
     outer_padding: int = 11,
     max_levels: int | None = None,
 ) -> tuple[np.ndarray, list[Rect]]:
-    """Tiled pyramid of an RGB image: float32 (rows, cols, 3) in pixel units with mean-colour background."""
+    """Tiled pyramid of an RGB (H, W, 3) image as float32 planes (3, rows, cols) in pixel units, mean-colour
+    background: the detector network's input for one image."""
     nr, nc = rgb.shape[:2]
     rects, out_nr, out_nc = tile_layout(nr, nc, padding, outer_padding, max_levels=max_levels)
-    out = np.empty((out_nr, out_nc, 3), np.float32)
-    out[:] = np.asarray(mean_rgb, np.float32)
+    out = np.empty((3, out_nr, out_nc), np.float32)
+    out[:] = np.asarray(mean_rgb, np.float32)[:, None, None]
     # Bilinear resizing is linear with weights summing to 1, so resizing pixel values and normalising in the
     # network equals dlib's resizing of normalised values (to float rounding), and values stay in 0..255.
-    level = rgb.astype(np.float32)
+    level = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)
     r0 = rects[0]
-    out[r0.top : r0.bottom + 1, r0.left : r0.right + 1] = level
+    out[:, r0.top : r0.bottom + 1, r0.left : r0.right + 1] = level
     for rect in rects[1:]:
         level = resize_bilinear(level, rect.height, rect.width)
         np.clip(level, 0.0, 255.0, out=level)  # float rounding can leave 255.00002
-        out[rect.top : rect.bottom + 1, rect.left : rect.right + 1] = level
+        out[:, rect.top : rect.bottom + 1, rect.left : rect.right + 1] = level
     return out, rects
 
 

@@ -35,9 +35,12 @@ def test_levels_shrink_by_five_sixths():
 
 
 def test_resize_bilinear_is_align_corners():
-    ramp = np.tile(np.arange(11, dtype=np.float32), (3, 1))[..., None].repeat(3, axis=2)
+    ramp = np.tile(np.arange(11, dtype=np.float32), (3, 5, 1))  # (C, H, W): value = column
     out = resize_bilinear(ramp, 3, 6)
-    np.testing.assert_allclose(out[0, :, 0], [0, 2, 4, 6, 8, 10], atol=1e-6)
+    assert out.shape == (3, 3, 6)
+    np.testing.assert_allclose(out[1, 2], [0, 2, 4, 6, 8, 10], atol=1e-6)
+    grid = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    np.testing.assert_allclose(resize_bilinear(grid, 2, 2)[0], [[0, 3], [8, 11]])  # corners stay corners
 
 
 def test_tiled_to_image_level0_is_a_shift():
