@@ -1,11 +1,10 @@
 """Sequences of face embeddings for the temporal heads, built from real identity folders. No torch here.
 
-1. Every image of ``root/<person>/<image>`` is aligned to a 150x150 chip (``engines.faces`` when present,
-   else dlib's 5-point alignment; a photo whose face is not detected, like ORL's tight crops, is aligned
-   from the whole frame).
+1. Every image of ``root/<person>/<image>`` is aligned to a 150x150 chip with ``engines.faces`` (a photo
+   whose face is not detected, like some of ORL's tight crops, is aligned from the whole frame).
 2. Each chip gets ``variants`` degraded copies, the degradations of real video: blur, low light with sensor
    noise, pose jitter (rotation/scale/shift before the crop), and tiny faces (down- then up-scaled).
-3. All chips are embedded (128-d) and scored for quality; the result is an :class:`EmbeddingBank`, cached
+3. All chips are embedded (128-d) and scored with the pipeline's quality score; the result is an :class:`EmbeddingBank`, cached
    as .npz because embedding thousands of chips on a CPU takes minutes.
 4. :func:`sample_track` draws simulated tracks: frames of one person from one or two source photos with
    random degradations, random length and dropped frames.
@@ -14,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import re
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
 CHIP_SIZE = 150
-BANK_VERSION = 2
+BANK_VERSION = 3
 
 
 @dataclass
@@ -100,53 +98,47 @@ def list_identity_folder(root: Path, prefix: str = "") -> dict[str, list[Path]]:
     return out
 
 
-def _dlib_model_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FacestreamError(
-            "face-recognition-models is not installed (pip install face-recognition-models)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+@dataclass
+class AlignedFace:
+    chip: np.ndarray  # (150, 150, 3) uint8 RGB
+    landmarks: np.ndarray  # (5, 2) in image pixels
+    size_px: float  # shorter side of the face box
 
 
 class ChipEmbedder:
-    """Aligns photos to chips and embeds chips: ``engines.faces`` when it is there, else dlib directly."""
+    """Aligns photos to chips and embeds them with ``engines.faces`` (HOG detector, dlib 5-point landmarks,
+    the ONNX dlib embedder), the same code path as the pipeline. A photo without a detected face (ORL's
+    tight crops) is aligned from the whole frame."""
 
-    def __init__(self):
-        import dlib
-
-        models = _dlib_model_dir()
-        self._dlib = dlib
-        self._shape = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self._detector = dlib.get_frontal_face_detector()
-        self._faces_embedder = None
+    def __init__(self, store=None):
         try:
-            from engines.faces import FaceEmbedder
+            from engines.faces.align import face_chip
+            from engines.faces.detector import HogDetector
+            from engines.faces.embedder import FaceEmbedder
+            from engines.faces.landmarks import LandmarkPredictor
+        except ImportError as exc:
+            raise FacestreamError(f"temporal training data needs engines.faces ({exc})") from exc
+        self._detectors = [HogDetector(upsample=0), HogDetector(upsample=1)]
+        self._landmarks = LandmarkPredictor()
+        self._face_chip = face_chip
+        self._embedder = FaceEmbedder(store=store)
 
-            self._faces_embedder = FaceEmbedder()
-            self.backend = "engines.faces"
-        except Exception as exc:  # noqa: BLE001 - any failure: fall back to dlib, and say so
-            log.info("engines.faces unavailable (%s); embedding with dlib directly", exc)
-            self._facerec = dlib.face_recognition_model_v1(
-                str(models / "dlib_face_recognition_resnet_model_v1.dat")
-            )
-            self.backend = "dlib"
-
-    def align(self, rgb: np.ndarray) -> np.ndarray:
-        """Largest detected face (or the whole frame) -> 150x150 RGB chip."""
-        dets = self._detector(rgb, 1)
-        if len(dets):
-            rect = max(dets, key=lambda r: r.width() * r.height())
-        else:
-            rect = self._dlib.rectangle(0, 0, rgb.shape[1] - 1, rgb.shape[0] - 1)
-        shape = self._shape(rgb, rect)
-        return np.asarray(self._dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=0.25))
+    def align(self, rgb: np.ndarray) -> AlignedFace:
+        """Largest detected face (or the whole frame) -> aligned chip, landmarks and face size."""
+        box = None
+        for det in self._detectors:  # no upsampling first: LFW faces are large, and it is 4x cheaper
+            found = det.detect(rgb)
+            if found:
+                box = max((d.box for d in found), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+                break
+        if box is None:
+            box = (0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0]))
+        lm = self._landmarks.predict(rgb, box)
+        size = float(min(box[2] - box[0], box[3] - box[1]))
+        return AlignedFace(self._face_chip(rgb, lm), lm, size)
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
-        if self._faces_embedder is not None:
-            out = np.asarray(self._faces_embedder.embed(np.stack(chips)), dtype=np.float32)
-        else:
-            out = np.array([np.asarray(v) for v in self._facerec.compute_face_descriptor(chips)], np.float32)
+        out = np.asarray(self._embedder.embed(np.stack(chips)), dtype=np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
@@ -157,8 +149,9 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
 
-def degrade(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random video-like degradation mix of a 150x150 RGB chip."""
+def degrade(chip: np.ndarray, rng: np.random.Generator, size_px: float = 100.0) -> tuple[np.ndarray, float]:
+    """One random video-like degradation mix of a 150x150 RGB chip; returns it and the face size it
+    simulates (a tiny face is one that was that small in the frame)."""
     out = chip.astype(np.float32)
     if rng.random() < 0.7:  # pose jitter
         angle = rng.uniform(-20, 20)
@@ -168,33 +161,22 @@ def degrade(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = cv2.warpAffine(out, m, (CHIP_SIZE, CHIP_SIZE), borderMode=cv2.BORDER_REFLECT)
     if rng.random() < 0.4:  # tiny face
         side = int(rng.uniform(18, 60))
+        size_px = min(size_px, side / 1.5)  # the chip shows the face with 25% padding on each side
         out = cv2.resize(cv2.resize(out, (side, side), interpolation=cv2.INTER_AREA), (CHIP_SIZE, CHIP_SIZE))
     if rng.random() < 0.6:  # motion / focus blur
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.8, 4.0))
     if rng.random() < 0.5:  # low light with sensor noise
         out = out * rng.uniform(0.12, 0.7)
         out = out + rng.normal(0, rng.uniform(2, 10), out.shape)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.clip(out, 0, 255).astype(np.uint8), size_px
 
 
-def chip_quality(chip: np.ndarray) -> float:
-    """Quality in [0, 1] from sharpness, brightness and contrast of a chip.
+def chip_quality(chip: np.ndarray, landmarks: np.ndarray, size_px: float) -> float:
+    """The pipeline's quality score (``engines.faces.quality.face_quality``) of a (degraded) chip, so the
+    heads learn on the same scale they see at run time."""
+    from engines.faces.quality import face_quality
 
-    Uses ``engines.faces.quality.chip_quality`` when that exists so training sees the pipeline's score.
-    """
-    try:
-        from engines.faces.quality import chip_quality as faces_chip_quality  # type: ignore[attr-defined]
-
-        return float(faces_chip_quality(chip))
-    except (ImportError, AttributeError):
-        pass
-    grey = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    centre = grey[25:125, 25:125]
-    sharp = float(cv2.Laplacian(centre, cv2.CV_32F).var())
-    q_sharp = sharp / (sharp + 150.0)
-    q_light = float(np.clip(centre.mean() / 90.0, 0, 1))
-    q_contrast = float(np.clip(centre.std() / 40.0, 0, 1))
-    return float(np.clip(q_sharp**0.5 * q_light**0.5 * q_contrast**0.3, 0, 1))
+    return float(face_quality(chip, (0.0, 0.0, size_px, size_px), landmarks, chip=chip).score)
 
 
 def bank_cache_path(folders: dict[str, Path], variants: int, seed: int) -> Path:
@@ -208,7 +190,7 @@ def bank_cache_path(folders: dict[str, Path], variants: int, seed: int) -> Path:
 
 
 def build_bank(
-    folders: dict[str, Path], variants: int = 6, seed: int = 0, cache: Path | None | bool = True
+    folders: dict[str, Path], variants: int = 6, seed: int = 0, cache: Path | None | bool = True, store=None
 ) -> EmbeddingBank:
     """Embed every image of the identity folders (``{prefix: root}``) plus ``variants`` degraded copies."""
     cache_path = bank_cache_path(folders, variants, seed) if cache is True else (cache or None)
@@ -219,17 +201,17 @@ def build_bank(
     for prefix, root in folders.items():
         people.update(list_identity_folder(Path(root), prefix=f"{prefix}/"))
     names = sorted(people)
-    embedder = ChipEmbedder()
+    embedder = ChipEmbedder(store)
     embs, quals, pers, imgs, vars_ = [], [], [], [], []
     image_index = 0
     for pi, name in enumerate(names):
         chips, meta = [], []
         for f in people[name]:
-            chip = embedder.align(read_rgb(f))
+            face = embedder.align(read_rgb(f))
             for v in range(variants + 1):
-                c = chip if v == 0 else degrade(chip, rng)
+                c, size = (face.chip, face.size_px) if v == 0 else degrade(face.chip, rng, face.size_px)
                 chips.append(c)
-                meta.append((image_index, v, chip_quality(c)))
+                meta.append((image_index, v, chip_quality(c, face.landmarks, size)))
             image_index += 1
         embs.append(embedder.embed(chips))
         for img, v, q in meta:

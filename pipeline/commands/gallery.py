@@ -1,0 +1,329 @@
+"""``facestream gallery ...``: manage the people facestream recognises, their negative feedback and unknowns.
+
+Photos given to ``add`` are detected, aligned, quality-checked and embedded; a photo that is not an image,
+is too large, has no face or several faces, or whose face is tiny, blurred or turned away is refused with
+the reason. The gallery file is ``--gallery``, else ``$FACESTREAM_GALLERY``, else
+``~/.local/share/facestream/gallery.db``. A running pipeline picks changes up within a second or so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engines.errors import FacestreamError
+
+MAX_PHOTO_BYTES = 30 * 1024 * 1024
+MAX_PHOTO_PIXELS = 60_000_000
+DETECT_MAX_SIDE = 1600
+
+
+def _gallery_arg() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--gallery",
+        type=Path,
+        default=None,
+        help="gallery file (default: $FACESTREAM_GALLERY or ~/.local/share/facestream/gallery.db)",
+    )
+    return parent
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    g = subparsers.add_parser("gallery", help="manage known people, negative feedback and unknown faces")
+    sub = g.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
+    common = _gallery_arg()
+
+    p = sub.add_parser("add", parents=[common], help="enrol a person from one or more photos")
+    p.add_argument("name")
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    p.add_argument("--detector", choices=["hog", "cnn"], default="hog", help="face detector (default hog)")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", parents=[common], help="remove a person and their embeddings")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("list", parents=[common], help="list people")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("rename", parents=[common], help="rename a person")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.set_defaults(func=cmd_rename)
+
+    p = sub.add_parser(
+        "export", parents=[common], help="write the gallery to a JSON file (embeddings in the clear)"
+    )
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", parents=[common], help="merge a JSON export into the gallery")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("reject", parents=[common], help='negative feedback: "track or event X is not NAME"')
+    p.add_argument(
+        "ref", metavar="TRACK_OR_EVENT", help="a track_ref (t-...) or event_id (e-...) from an event"
+    )
+    p.add_argument("name")
+    p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser(
+        "forget", parents=[common], help="erase a person: embeddings, sightings and crop files"
+    )
+    p.add_argument("name")
+    p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("unknowns", parents=[common], help="list anonymous ids of unknown faces")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_unknowns)
+
+    p = sub.add_parser("name-unknown", parents=[common], help="promote unknown#ID to a named person")
+    p.add_argument("id", metavar="ID", help="e.g. 7 or unknown#7")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_name_unknown)
+
+    p = sub.add_parser(
+        "train-temporal",
+        help="train the GRU and attention track aggregators on identity folders and export them (needs torch)",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="identity folder root/<person>/<image>; repeat for several (default: ../shared/data ORL + LFW)",
+    )
+    p.add_argument("--kinds", default="gru,attention", help="comma list of heads (default gru,attention)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps per head (default 1500)")
+    p.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="leave the last N identities (sorted) out of training, for an honest benchmark",
+    )
+    p.set_defaults(func=cmd_train_temporal)
+
+
+def _open(args: argparse.Namespace, create: bool = False):
+    from pipeline.recognition.gallery import Gallery
+
+    return Gallery(args.gallery, create=create)
+
+
+# -- add ---------------------------------------------------------------------------------------------------
+
+
+def read_photo(path: Path) -> tuple[np.ndarray, str]:
+    """RGB uint8 image and the sha256 of the file; FacestreamError naming what is wrong."""
+    import cv2
+
+    if not path.is_file():
+        raise FacestreamError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_PHOTO_BYTES:
+        raise FacestreamError(
+            f"{path}: file too large ({size / 1e6:.0f} MB > {MAX_PHOTO_BYTES / 1e6:.0f} MB)"
+        )
+    data = path.read_bytes()
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if img is None:
+        raise FacestreamError(f"{path}: not an image OpenCV can read")
+    if img.shape[0] * img.shape[1] > MAX_PHOTO_PIXELS:
+        raise FacestreamError(f"{path}: image too large ({img.shape[1]}x{img.shape[0]} pixels)")
+    scale = DETECT_MAX_SIDE / max(img.shape[:2])
+    if scale < 1:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[:, :, ::-1]), hashlib.sha256(data).hexdigest()
+
+
+class PhotoEnroller:
+    """Photo -> one enrolable face embedding, or a FacestreamError with the reason."""
+
+    def __init__(self, detector: str = "hog"):
+        try:
+            from engines.faces.analyzer import FaceAnalyzer
+        except ImportError as exc:
+            raise FacestreamError(f"face analysis is unavailable ({exc})") from exc
+        self._make = lambda **kw: FaceAnalyzer(detector=detector, **kw)
+        self._analyzers: dict[int, object] = {}
+        self.detector = detector
+
+    def _analyzer(self, shorter_side: int):
+        # HOG finds faces from ~80 px; small photos are searched at 2x so 40-80 px faces are found (and then
+        # refused as too small with that reason, rather than as "no face").
+        upsample = 1 if self.detector == "hog" and shorter_side < 1000 else 0
+        if upsample not in self._analyzers:
+            self._analyzers[upsample] = (
+                self._make(upsample=upsample) if self.detector == "hog" else self._make()
+            )
+        return self._analyzers[upsample]
+
+    def enrol_item(self, path: Path):
+        from engines.faces.quality import is_enrolable
+        from pipeline.recognition.gallery import EnrolItem
+
+        rgb, sha = read_photo(path)
+        faces = self._analyzer(min(rgb.shape[:2])).analyze(rgb)
+        if not faces:
+            raise FacestreamError(f"{path}: no face found")
+        if len(faces) > 1:
+            raise FacestreamError(
+                f"{path}: {len(faces)} faces in the photo; use a photo of one person (or crop it)"
+            )
+        face = faces[0]
+        ok, reason = is_enrolable(face.quality)
+        if not ok:
+            raise FacestreamError(f"{path}: {reason}")
+        return EnrolItem(face.embedding, face.quality.score, sha, source=path.name)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    enroller = PhotoEnroller(args.detector)
+    items, refused = [], []
+    for photo in args.photos:
+        try:
+            items.append(enroller.enrol_item(photo))
+        except FacestreamError as exc:
+            refused.append(str(exc))
+    for reason in refused:
+        print(f"refused: {reason}", file=sys.stderr)
+    if not items:
+        raise FacestreamError(f"no usable photo of {args.name}; nothing enrolled ({len(refused)} refused)")
+    with _open(args, create=True) as gallery:
+        added = gallery.enrol(args.name, items)
+        total = next(p.embeddings for p in gallery.people() if p.name == args.name.strip())
+    print(f"{args.name}: {added} photo(s) enrolled, {total} in the gallery, {len(refused)} refused")
+    return 1 if refused else 0
+
+
+# -- the rest ----------------------------------------------------------------------------------------------
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _open(args) as g:
+        g.remove(args.name)
+    print(f"removed {args.name}")
+    return 0
+
+
+def _when(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ns / 1e9)) if ns else "-"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _open(args) as g:
+        people = g.people()
+        encrypted = g.encrypted
+        path = g.path
+    if args.json:
+        print(json.dumps([vars(p) for p in people], indent=1))
+        return 0
+    print(f"{path}: {len(people)} people{' (encrypted)' if encrypted else ''}")
+    for p in people:
+        extra = f", {p.rejections} rejection(s)" if p.rejections else ""
+        print(f"  {p.name}: {p.embeddings} embedding(s), since {_when(p.created_ns)}{extra}")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    with _open(args) as g:
+        g.rename(args.old, args.new)
+    print(f"renamed {args.old} to {args.new}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open(args) as g:
+        n = g.export_json(args.file)
+    print(f"exported {n} people to {args.file} (contains face embeddings in the clear; keep it private)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    with _open(args, create=True) as g:
+        people, embs = g.import_json(args.file)
+    print(f"imported {people} new people and {embs} embeddings from {args.file}")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    with _open(args) as g:
+        found = g.reject(args.ref, args.name)
+    how = "and faces like it" if found else "(its embedding is unknown, so only that track/event is blocked)"
+    print(f"noted: {args.ref} is not {args.name} {how}")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    with _open(args) as g:
+        deleted = g.forget(args.name)
+    print(f"forgot {args.name}: embeddings, sightings and {len(deleted)} crop file(s) deleted")
+    return 0
+
+
+def cmd_unknowns(args: argparse.Namespace) -> int:
+    from pipeline.recognition.unknowns import list_unknowns
+
+    with _open(args) as g:
+        rows = list_unknowns(g)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{len(rows)} unknown face(s)")
+    for r in rows:
+        print(
+            f"  {r['label']}: seen {r['seen']} time(s), {r['seen_today']} today, "
+            f"first {_when(r['first_ns'])}, last {_when(r['last_ns'])}"
+        )
+    return 0
+
+
+def cmd_name_unknown(args: argparse.Namespace) -> int:
+    from pipeline.recognition.unknowns import parse_unknown_id, promote
+
+    uid = parse_unknown_id(args.id)
+    with _open(args) as g:
+        n = promote(g, uid, args.name)
+    print(f"unknown#{uid} is now {args.name} ({n} embedding(s) added)")
+    return 0
+
+
+def cmd_train_temporal(args: argparse.Namespace) -> int:
+    try:
+        from engines.training.temporal import MODEL_NAMES, TrainConfig, train_and_export
+    except ImportError as exc:
+        raise FacestreamError(
+            f"training needs the train extra: pip install 'facestream[train]' ({exc})"
+        ) from exc
+    from engines.store import ModelStore
+    from engines.training.temporal_data import list_identity_folder
+
+    folders = {p.name: p for p in (args.data or _default_data())}
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in MODEL_NAMES]
+    if bad:
+        raise FacestreamError(f"unknown head(s) {', '.join(bad)} (choose from {', '.join(MODEL_NAMES)})")
+    people = sorted(f"{k}/{n}" for k, root in folders.items() for n in list_identity_folder(root))
+    train_people = people[: len(people) - args.holdout] if args.holdout else None
+    out = train_and_export(folders, ModelStore(), train_people, kinds, TrainConfig(steps=args.steps))
+    for kind, folder in out.items():
+        print(f"{MODEL_NAMES[kind]}: {folder}")
+    return 0
+
+
+def _default_data() -> list[Path]:
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    found = [root / "orl_att_faces", root / "lfw_subset_10x10"]
+    found = [p for p in found if p.is_dir()]
+    if not found:
+        raise FacestreamError("no training data: pass --data DIR (folders of one sub-folder per person)")
+    return found
