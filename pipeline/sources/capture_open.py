@@ -1,11 +1,13 @@
-"""Opening an OpenCV VideoCapture for a live source, with per-camera FFmpeg options and timeouts.
+"""Opening a capture for a live source, with per-camera FFmpeg options and open/read timeouts.
 
-Why OpenCV's FFmpeg backend rather than PyAV: it is already a dependency (no second FFmpeg build in the
-wheel set), it exposes open/read timeouts (CAP_PROP_OPEN_TIMEOUT_MSEC / CAP_PROP_READ_TIMEOUT_MSEC, enforced
-by FFmpeg's interrupt callback, so a blocked read does return), and file and live sources share one decoder.
-Its one awkward part is that FFmpeg options such as ``rtsp_transport`` come from the process-wide
-environment variable OPENCV_FFMPEG_CAPTURE_OPTIONS, read during open; ``_OptionsGate`` makes opens that need
-different options take turns, while opens with the same options (the usual case) run concurrently.
+RTSP/HTTP use PyAV when it is installed (``decoder: auto``): it gives each frame at its real size, so a
+mid-stream resolution change is seen and counted, and takes options and timeouts per container. Without
+PyAV (or with ``decoder: opencv``) OpenCV's FFmpeg backend is used: its open/read timeouts
+(CAP_PROP_OPEN_TIMEOUT_MSEC / CAP_PROP_READ_TIMEOUT_MSEC) are enforced by FFmpeg's interrupt callback too,
+but it rescales frames to the stream's first size, and FFmpeg options such as ``rtsp_transport`` come from
+the process-wide environment variable OPENCV_FFMPEG_CAPTURE_OPTIONS, read during open: ``_OptionsGate``
+makes opens that need different options take turns, while opens with the same options run concurrently.
+Webcams always use OpenCV (V4L2).
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from contextlib import contextmanager
 
 import cv2
 
+from engines.errors import FacestreamError
+
 from .config import SourceConfig, webcam_index
+from .metrics import DECODE_ERRORS
+from .pyav_capture import PyAVCapture, pyav_available
 
 _ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _USER_OPTIONS = os.environ.get(_ENV, "")  # options the operator set for every capture; ours are added
@@ -56,11 +62,25 @@ def ffmpeg_options(cfg: SourceConfig) -> str:
     return "|".join([o for o in _USER_OPTIONS.split("|") if o] + ours)
 
 
-def open_live_capture(cfg: SourceConfig) -> cv2.VideoCapture:
-    """A VideoCapture for a webcam, RTSP or HTTP source (may come back not opened; the caller checks)."""
+def uses_pyav(cfg: SourceConfig) -> bool:
+    """Whether this source is read with PyAV (rtsp/http with decoder pyav, or auto and PyAV installed)."""
+    if cfg.kind not in ("rtsp", "http") or cfg.decoder == "opencv":
+        return False
+    if cfg.decoder == "pyav" and not pyav_available():
+        raise FacestreamError(f"source {cfg.id!r}: decoder pyav needs PyAV (pip install av), or set decoder: opencv")
+    return pyav_available()
+
+
+def open_live_capture(cfg: SourceConfig) -> cv2.VideoCapture | PyAVCapture:
+    """A capture for a webcam, RTSP or HTTP source (may come back not opened; the caller checks)."""
     if cfg.kind == "webcam":
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         return cv2.VideoCapture(webcam_index(cfg.uri), backend)
+    if uses_pyav(cfg):
+        options = {"rtsp_transport": cfg.rtsp_transport} if cfg.kind == "rtsp" else {}
+        options.update(cfg.ffmpeg_options)
+        return PyAVCapture(cfg.uri, options, cfg.open_timeout_s, cfg.read_timeout_s,
+                           on_decode_error=DECODE_ERRORS.labels(cfg.id).inc)
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),

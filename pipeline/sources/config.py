@@ -77,6 +77,11 @@ class SourceConfig(BaseModel):
     )
     loop: bool = Field(default=False, title="file/directory/demo: start again at the end instead of stopping")
     rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", title="RTSP transport (tcp passes NAT/firewalls)")
+    decoder: Literal["auto", "pyav", "opencv"] = Field(
+        default="auto",
+        title="library that reads rtsp/http: pyav shows mid-stream resolution changes (opencv silently rescales "
+        "to the first size); auto = pyav when installed, else opencv. Files and webcams always use opencv",
+    )
     ffmpeg_options: dict[str, str] = Field(
         default_factory=dict,
         title="extra FFmpeg demuxer options for rtsp/http, e.g. {analyzeduration: '500000'} to open faster",

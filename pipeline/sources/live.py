@@ -19,7 +19,7 @@ import cv2
 
 from .backoff import Backoff
 from .base import Source, SourceFrame
-from .capture_open import open_live_capture
+from .capture_open import open_live_capture, uses_pyav
 from .config import SourceConfig
 from .failure_log import FailureLog
 from .frame_buffer import FrameBuffer
@@ -94,6 +94,10 @@ class LiveSource(Source):
         self.cfg = cfg
         self.stream_id = cfg.id
         self._open_capture = open_capture or open_live_capture
+        self.decoder = "pyav" if uses_pyav(cfg) else "opencv"  # raises if pyav is asked for but missing
+        if self.decoder == "opencv" and cfg.kind in ("rtsp", "http"):
+            log.info("stream %s: reading with OpenCV; install PyAV (pip install av) to see mid-stream "
+                     "resolution changes instead of frames rescaled to the first size", cfg.id)
         self._backoff = backoff or Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, cfg.reconnect_jitter)
         self._closed = threading.Event()
         self._buffer: FrameBuffer[SourceFrame] = FrameBuffer(

@@ -57,10 +57,12 @@ class RtspServer:
     """One RTSP server subprocess on 127.0.0.1:port; ``url`` is rtsp://127.0.0.1:PORT/test."""
 
     def __init__(self, port: int, mode: str = "normal", width: int = 320, height: int = 240, fps: int = 25,
-                 stall_after_frames: int = 50) -> None:
+                 stall_after_frames: int = 50, resize_after_frames: int = 0, resize_width: int = 480,
+                 resize_height: int = 360) -> None:
         self.port = port
         self.settings = {"mode": mode, "width": width, "height": height, "fps": fps,
-                         "stall_after_frames": stall_after_frames}
+                         "stall_after_frames": stall_after_frames, "resize_after_frames": resize_after_frames,
+                         "resize_width": resize_width, "resize_height": resize_height}
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._stderr = tempfile.TemporaryFile(mode="w+")
@@ -76,6 +78,8 @@ class RtspServer:
             SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--mode", str(s["mode"]),
             "--width", str(s["width"]), "--height", str(s["height"]), "--fps", str(s["fps"]),
             "--stall-after-frames", str(s["stall_after_frames"]),
+            "--resize-after-frames", str(s["resize_after_frames"]), "--resize-width", str(s["resize_width"]),
+            "--resize-height", str(s["resize_height"]),
         ]
         deadline = time.monotonic() + timeout_s
         while True:  # the port may still be held briefly by the previous instance after a kill

@@ -35,7 +35,7 @@ def _launch_line(args: argparse.Namespace) -> str:
     valve = "valve name=gate drop=false ! " if args.mode == "stall" else ""
     return (
         f"( videotestsrc is-live=true pattern={args.pattern} "
-        f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
+        f"! capsfilter name=size caps=video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
         f"! {valve}x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} bitrate=800 "
         "! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
@@ -55,6 +55,23 @@ def _serve_rtsp(args: argparse.Namespace) -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(_launch_line(args))
     factory.set_shared(False)
+    if args.resize_after_frames:
+
+        def on_configure_resize(_factory, media):
+            size = media.get_element().get_by_name("size")
+            passed = [0]
+
+            def count_frames(_pad, _info):
+                passed[0] += 1
+                if passed[0] == args.resize_after_frames:
+                    caps = f"video/x-raw,width={args.resize_width},height={args.resize_height},framerate={args.fps}/1"
+                    size.set_property("caps", Gst.Caps.from_string(caps))
+                    print("RESIZED", flush=True)
+                return Gst.PadProbeReturn.OK
+
+            size.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, count_frames)
+
+        factory.connect("media-configure", on_configure_resize)
     if args.mode == "stall":
 
         def on_configure(_factory, media):
@@ -88,6 +105,10 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--pattern", default="ball")
     parser.add_argument("--stall-after-frames", type=int, default=50, help="frames each session gets before a stall")
+    parser.add_argument("--resize-after-frames", type=int, default=0,
+                        help="change the resolution mid-stream after this many frames of each session (0: never)")
+    parser.add_argument("--resize-width", type=int, default=480)
+    parser.add_argument("--resize-height", type=int, default=360)
     args = parser.parse_args()
     if args.mode == "silent":
         _serve_silent(args.port)

@@ -11,6 +11,7 @@ from helpers import metric, unique_id
 
 from pipeline.sources import SourceConfig, open_source
 from pipeline.sources.live import LiveSource
+from pipeline.sources.pyav_capture import pyav_available
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +53,15 @@ class Collector:
         return time.monotonic() - start
 
 
+DECODERS = ["opencv", pytest.param("pyav", marks=pytest.mark.skipif(not pyav_available(), reason="PyAV not installed"))]
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
-def test_frames_flow(rtsp_server, transport):
-    cfg = _config(rtsp_server.url, "rtsp", rtsp_transport=transport)
+def test_frames_flow(rtsp_server, transport, decoder):
+    cfg = _config(rtsp_server.url, "rtsp", rtsp_transport=transport, decoder=decoder)
     source = open_source(cfg)
-    assert isinstance(source, LiveSource) and source.live
+    assert isinstance(source, LiveSource) and source.live and source.decoder == decoder
     run = Collector(source)
     assert run.wait_for(20, timeout_s=15), f"only {len(run.frames)} frames over {transport}"
     assert metric("facestream_source_up", cfg.id) == 1
@@ -85,9 +90,10 @@ def test_server_killed_and_restarted_reconnects(rtsp_server):
     assert indices == list(range(len(indices))) or indices == sorted(set(indices))  # never reset, never repeat
 
 
-def test_stall_is_detected_counted_and_reconnected(rtsp_server_factory, caplog):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_stall_is_detected_counted_and_reconnected(rtsp_server_factory, caplog, decoder):
     server = rtsp_server_factory(mode="stall", stall_after_frames=60)
-    cfg = _config(server.url, "rtsp-stall", read_timeout_s=1.0)
+    cfg = _config(server.url, "rtsp-stall", read_timeout_s=1.0, decoder=decoder)
     source = open_source(cfg)
     run = Collector(source)
     assert run.wait_for(5, timeout_s=15)
@@ -137,8 +143,9 @@ def test_server_that_never_comes_back_is_retried_with_backoff_until_close(rtsp_s
     assert 1 <= len(failures) < attempts
 
 
-def test_resolution_change_across_restart(rtsp_server):
-    cfg = _config(rtsp_server.url, "rtsp-res")
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_resolution_change_across_restart(rtsp_server, decoder):
+    cfg = _config(rtsp_server.url, "rtsp-res", decoder=decoder)
     run = Collector(open_source(cfg))
     assert run.wait_for(5, timeout_s=15)
     rtsp_server.restart(width=480, height=360)
@@ -147,3 +154,18 @@ def test_resolution_change_across_restart(rtsp_server):
     shapes = [f.image.shape[:2] for f in run.frames]
     assert shapes[0] == (240, 320) and shapes[-1] == (360, 480)
     assert metric("facestream_source_resolution_changes_total", cfg.id) == 1
+
+
+@pytest.mark.skipif(not pyav_available(), reason="PyAV not installed (OpenCV rescales to the first size)")
+def test_resolution_change_mid_stream(rtsp_server_factory, caplog):
+    server = rtsp_server_factory(resize_after_frames=30, resize_width=640, resize_height=240)
+    cfg = _config(server.url, "rtsp-midres", decoder="pyav")
+    source = open_source(cfg)
+    run = Collector(source)
+    assert run.wait_for(70, timeout_s=15)
+    run.stop()
+    shapes = [f.image.shape[:2] for f in run.frames]
+    assert shapes[0] == (240, 320) and shapes[-1] == (240, 640)
+    assert metric("facestream_source_resolution_changes_total", cfg.id) == 1
+    assert metric("facestream_source_reconnects_total", cfg.id) == 0, "frames must keep flowing on one connection"
+    assert any("resolution changed from 320x240 to 640x240" in r.getMessage() for r in caplog.records)
