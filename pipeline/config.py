@@ -83,6 +83,9 @@ class InferenceConfig(Section):
     recognizer: Literal["gallery", "classifier", "none"] = Field(
         default="gallery", title="gallery = open-set matching; classifier = a trained closed-set model"
     )
+    aggregator: Literal["mean", "quality", "gru", "attention"] = Field(
+        default="quality", title="How a track's embeddings are combined: mean, quality-weighted mean, or the learned GRU / attention heads"
+    )
     classifier_model: str = Field(default="", title="Store name of the classifier when recognizer = classifier")
     gallery: str = Field(default="", title="Gallery database; empty = $FACESTREAM_GALLERY or ~/.local/share/facestream/gallery.db")
     match_threshold: float = Field(default=0.0, ge=0, le=1, title="Cosine similarity for a match; 0 = the matcher's calibrated default")

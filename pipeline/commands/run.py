@@ -42,6 +42,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..supervisor import Supervisor
 
     cfg = _load(args)
+    if not args.config and cfg.inference.recognizer == "gallery" and not cfg.inference.gallery:
+        from ..demo_gallery import ensure_demo_gallery
+
+        # The embedded default recognises the person in its clip, enrolled from a different view.
+        gallery = ensure_demo_gallery(Path(cfg.sink.out_dir) / "demo-gallery.db", cfg.inference.models_dir)
+        cfg.inference.gallery = str(gallery)
     origin = args.config or "the embedded default (demo clip from scikit-image's astronaut, CPU)"
     out = Path(cfg.sink.out_dir).resolve()
     ports = cfg.metrics.ports

@@ -1,57 +1,141 @@
-"""The face work of the inference stage, separate from its messaging: detect -> (align -> embed -> recognise).
+"""The face work of the inference stage, separate from its messaging:
+detect -> landmarks -> aligned chip + quality -> (track -> embed when scheduled -> recognise).
 
 Input per frame: (stream, seq, capture wall ns, RGB detector-sized frame, scale source->detector).
-Output per frame: (faces as JSON-ready dicts in source pixels, events).
+Output per frame: (faces as JSON-ready dicts in source pixels, track events as dicts).
+
+Recognition modes (``inference.recognizer``):
+- ``gallery``: per-track open-set recognition (pipeline.recognition): embeddings only when the scheduler asks,
+  batched across every face of every stream in the batch in one engine call;
+- ``classifier``: a trained closed-set classifier on the recipe's 128x128 grey crop, per face;
+- ``none``: detection (and landmarks/quality) only.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from prometheus_client import Counter, Gauge
 
 from ..config import PipelineConfig
 
 FrameIn = tuple[str, int, int, np.ndarray, float]
 
+FACES_IDENTIFIED = Counter(
+    "facestream_faces_identified_total", "Track identifications emitted, known people vs unknown faces",
+    ["stream", "kind"],
+)
+GALLERY_SIZE = Gauge("facestream_gallery_size", "People in the gallery the running pipeline matches against")
+
 
 class FaceWork:
     def __init__(self, cfg: PipelineConfig, log: logging.Logger):
+        from engines.faces.analyzer import FaceAnalyzer
+        from engines.store import ModelStore
+
         self.cfg = cfg
         self.log = log
         ic = cfg.inference
-        import dlib
+        self.store = ModelStore(ic.models_dir or None)
+        if ic.detector == "hog":
+            self.analyzer = FaceAnalyzer("hog", store=self.store, upsample=ic.hog_upsample,
+                                         score_threshold=ic.score_threshold)
+        else:
+            self.analyzer = FaceAnalyzer("cnn", store=self.store, backend=ic.backend, min_face=ic.min_face,
+                                         score_threshold=ic.score_threshold)
+        self.recognizer = None
+        self.classifier = None
+        if ic.embed and ic.recognizer == "gallery":
+            from ..recognition.engine import RecognizerConfig, StreamRecognizer
+            from ..recognition.gallery import Gallery
+            from ..recognition.temporal import make_aggregator
 
-        self._hog = dlib.get_frontal_face_detector() if ic.detector == "hog" else None
-        if ic.detector == "cnn":
-            from engines.faces.detector import FaceDetector
+            gallery = Gallery(ic.gallery or None)
+            rcfg = RecognizerConfig()
+            if ic.match_threshold:
+                rcfg.threshold = ic.match_threshold
+            crop_dir = Path(cfg.sink.out_dir) / "crops" if cfg.sink.crops else None
+            self.recognizer = StreamRecognizer(gallery, make_aggregator(ic.aggregator, store=self.store,
+                                                                        backend=ic.backend),
+                                               rcfg, crop_dir=crop_dir)
+            self.embedder = self.analyzer.embedder  # load (and import dlib's models) now, not on the first face
+            GALLERY_SIZE.set(len(gallery.names()))
+            self.gallery = gallery
+            log.info("inference: recognising against gallery %s (%d people, aggregator %s)", gallery.path,
+                     len(gallery.names()), ic.aggregator)
+        elif ic.recognizer == "classifier":
+            from engines.classifier import FaceClassifier
 
-            self._cnn = FaceDetector(store=ic.models_dir or None, backend=ic.backend, min_face=ic.min_face,
-                                     score_threshold=ic.score_threshold)
-        self.log.info("inference: detector %s", ic.detector)
+            self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
+        log.info("inference: detector %s, recognizer %s", ic.detector, ic.recognizer if ic.embed else "none")
 
-    def detect(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
-        ic = self.cfg.inference
-        if self._hog is not None:
-            rects, scores, _ = self._hog.run(np.ascontiguousarray(rgb), ic.hog_upsample, ic.score_threshold)
-            out = []
-            for r, s in zip(rects, scores, strict=True):
-                box = (float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1))
-                if min(box[2] - box[0], box[3] - box[1]) >= ic.min_face:
-                    out.append((box, float(s)))
-            return out
-        return [(d.box, d.score) for d in self._cnn.detect(rgb)]
+    def _faces(self, rgb: np.ndarray) -> list:
+        """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped."""
+        min_face = self.cfg.inference.min_face
+        return [f for f in self.analyzer.analyze(np.ascontiguousarray(rgb), embed=False)
+                if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_face]
 
     def run(self, frames: list[FrameIn]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-        results = []
-        for _stream, _seq, _ts, rgb, scale in frames:
-            faces = []
-            for box, score in self.detect(rgb):
-                inv = 1.0 / scale if scale > 0 else 1.0
-                faces.append({"box": [round(v * inv, 1) for v in box], "score": round(score, 4)})
-            results.append((faces, []))
-        return results
+        per_frame = [self._faces(rgb) for _, _, _, rgb, _ in frames]
+        dicts = []
+        for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True):
+            inv = 1.0 / scale if scale > 0 else 1.0
+            dicts.append([{
+                "box": [round(float(v) * inv, 1) for v in f.box],
+                "score": round(float(f.score), 4),
+                "quality": round(float(f.quality.score), 3),
+                "landmarks": [[round(float(x) * inv, 1), round(float(y) * inv, 1)] for x, y in f.landmarks],
+            } for f in faces])
+        events: list[list[dict[str, Any]]] = [[] for _ in frames]
+        if self.recognizer is not None:
+            from ..recognition.engine import recognise_frames
+
+            if self.gallery.reload_if_changed() is not None:
+                GALLERY_SIZE.set(len(self.gallery.names()))
+            results = recognise_frames(self.recognizer, [(s, q, t, faces) for (s, q, t, _, _), faces
+                                                         in zip(frames, per_frame, strict=True)],
+                                       self.embedder.embed)
+            for k, res in enumerate(results):
+                for tr in res.tracks:
+                    d = dicts[k][tr.face_index]
+                    d["track"] = tr.track_id
+                    if tr.identity is not None:
+                        d["identity"] = tr.identity
+                        d["similarity"] = _finite(tr.score)
+                events[k] = [self._event(e) for e in res.events]
+        elif self.classifier is not None:
+            from engines.faces.align import grey_crop_128
+
+            for k, faces in enumerate(per_frame):
+                if not faces:
+                    continue
+                crops = np.stack([grey_crop_128(frames[k][3], f.landmarks, order="rgb") for f in faces])
+                for d, (label, conf) in zip(dicts[k], self.classifier.predict(crops), strict=True):
+                    d["identity"], d["confidence"] = label, round(float(conf), 4)
+        return list(zip(dicts, events, strict=True))
+
+    def _event(self, e) -> dict[str, Any]:
+        d = {k: (_finite(v) if isinstance(v, float) else v) for k, v in e.to_dict().items()}
+        if d.get("kind") == "identified":
+            known = d.get("name") is not None
+            FACES_IDENTIFIED.labels(d.get("stream_id", ""), "known" if known else "unknown").inc()
+        return d
+
+    def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[dict[str, Any]]:
+        if self.recognizer is None:
+            return []
+        return [self._event(e) for e in self.recognizer.end_stream(stream, seq, ts_ns)]
 
     def close(self) -> None:
-        pass
+        if self.recognizer is not None:
+            self.gallery.close()
+
+
+def _finite(v: float | None) -> float | None:
+    """JSON has no infinities: a score that does not exist (empty gallery) is null."""
+    if v is None or not np.isfinite(v):
+        return None
+    return round(float(v), 4)

@@ -51,6 +51,15 @@ class InferenceStage(Stage):
             self.encoder.attach(it, it.data if self.cfg.sink.video else None, is_lossless(it), self.stop_event.is_set)
         self.send_items(MSG_RESULT, ok)
 
+    def on_eos(self, item: Item) -> None:
+        while any(x.stream == item.stream for x in self.queue):
+            self.process_queue()
+        if item.stream not in self.eos_done and self.work is not None:
+            events = self.work.end_stream(item.stream, item.seq, time.time_ns())
+            if events:
+                item.meta["events"] = events
+        super().on_eos(item)
+
     def teardown(self) -> None:
         if self.work is not None:
             self.work.close()

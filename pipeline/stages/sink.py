@@ -185,7 +185,7 @@ class SinkStage(Stage):
         """Write an event once (ids are deterministic, so a replay does not duplicate it); save its crop."""
         event = dict(event)
         crop = event.pop("crop_jpeg", None)
-        eid = str(event.get("id", ""))
+        eid = str(event.get("event_id") or event.get("id") or "")
         if crop and self.cfg.sink.crops and eid:
             path = self.out / "crops" / f"{eid}.jpg"
             try:
@@ -215,6 +215,8 @@ class SinkStage(Stage):
         if item.stream in self.eos_done:
             return  # a re-sent end of stream
         b.ended = True
+        for event in item.meta.get("events") or []:
+            self.store_event(event)
         b.frames_total = item.meta.get("frames_total")
         if item.meta.get("error"):
             b.error = str(item.meta["error"])

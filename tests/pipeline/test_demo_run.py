@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipeline.sources.demo import DemoSource
@@ -38,5 +40,11 @@ def test_embedded_default_run_finds_the_face_in_the_demo_clip(tmp_path):
         if any(iou(f["box"], truth) >= 0.5 for f in r["faces"]):
             hits += 1
     assert hits >= 0.9 * len(results), f"face found (IoU >= 0.5) in only {hits}/{len(results)} frames"
+    # The demo enrols the astronaut from a different view; she is named, not just boxed.
+    named = sum(1 for r in results if any(f.get("identity") == "Eileen Collins" for f in r["faces"]))
+    assert named >= 0.8 * len(results), f"named in only {named}/{len(results)} frames"
+    events = [json.loads(line) for p in (out / "events").glob("*.jsonl") for line in p.read_text().splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert "identified" in kinds and "track_ended" in kinds, kinds
     log = (tmp_path / "log.txt").read_text()
     assert "results.jsonl" in log and "metrics" in log
