@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 
@@ -33,6 +34,9 @@ _READER_JOIN_S = 0.2  # how long close() waits for the current reader before lea
 # FFmpeg's own open timeout (the same open_timeout_s) usually ends a slow open first, and may still succeed
 # with what it probed; the watchdog abandons the attempt only if that did not happen within this grace.
 _OPEN_GRACE_S = 1.0
+# Abandoned readers still stuck in a read (FFmpeg always returns; a broken driver might not). Past this
+# many, no new connection is started until one finishes, so threads cannot pile up.
+_MAX_STUCK_READERS = 4
 
 
 class _Reader(threading.Thread):
@@ -136,6 +140,8 @@ class LiveSource(Source):
             while not self._closed.is_set():
                 frame = self._buffer.get(timeout=0.1)
                 if frame is None:
+                    if self._buffer.finished:  # closed, or the supervisor died (logged)
+                        return
                     continue
                 frames.inc()
                 delivered += 1
@@ -164,6 +170,8 @@ class LiveSource(Source):
         up.set(0)
         try:
             while not self._closed.is_set():
+                if not self._wait_for_stuck_readers():
+                    return
                 if self.attempts:
                     RECONNECTS.labels(self.stream_id).inc()
                 self.attempts += 1
@@ -192,6 +200,18 @@ class LiveSource(Source):
         finally:
             up.set(0)
 
+    def _wait_for_stuck_readers(self) -> bool:
+        """Hold off while too many abandoned readers are still blocked; False once closed."""
+        logged = False
+        while self.reader_threads_alive >= _MAX_STUCK_READERS:
+            if not logged:
+                log.error("stream %s: %d readers still blocked in the decoder; waiting before reconnecting",
+                          self.stream_id, self.reader_threads_alive)
+                logged = True
+            if self._closed.wait(0.5):
+                return False
+        return not self._closed.is_set()
+
     def _watch(self, reader: _Reader) -> tuple[str, str]:
         """Wait until ``reader``'s connection ends, stalls or fails to open (or close()); say why."""
         while not self._closed.wait(_WATCH_PERIOD_S):
@@ -208,12 +228,11 @@ class LiveSource(Source):
         return ("closed", "closed")
 
     def _safe_uri(self) -> str:
-        """The uri without any password, for logs."""
-        uri = self.cfg.uri
-        if "@" in uri and "://" in uri:
-            scheme, rest = uri.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return uri
+        """The uri without user name and password, for logs."""
+        parts = urlsplit(self.cfg.uri)
+        if parts.username is None and parts.password is None:
+            return self.cfg.uri
+        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
     @property
     def reader_threads_alive(self) -> int:
