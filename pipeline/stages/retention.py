@@ -26,7 +26,7 @@ class RetentionSweeper:
             folder = self.out_dir / sub
             if not folder.is_dir():
                 continue
-            for p in folder.glob(pattern):
+            for p in folder.rglob(pattern):
                 try:
                     if p.stat().st_mtime < cutoff:
                         p.unlink()
