@@ -31,12 +31,12 @@ _PROBE = (
 
 
 @functools.cache
-def missing_reason() -> str | None:
-    """Why the RTSP server cannot run here, or None if it can."""
-    if not Path(SYSTEM_PYTHON).exists():
-        return f"{SYSTEM_PYTHON} not found (Debian python3 with python3-gi runs the RTSP test server)"
+def missing_reason(python: str = SYSTEM_PYTHON) -> str | None:
+    """Why the RTSP server cannot run with ``python`` here, or None if it can."""
+    if not Path(python).exists():
+        return f"{python} not found (Debian python3 with python3-gi runs the RTSP test server)"
     try:
-        probe = subprocess.run([SYSTEM_PYTHON, "-c", _PROBE], capture_output=True, text=True, timeout=30)
+        probe = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
         return "probing GStreamer timed out"
     if probe.returncode != 0:
