@@ -4,10 +4,10 @@ Imported only by the train command (it needs torch). Both heads share one contra
 ``pipeline/recognition/temporal.py``): sequence-major inputs ``embeddings`` (T,B,128), ``quality`` (T,B),
 ``mask`` (T,B) and outputs ``embedding`` (B,128, unit norm) and ``confidence`` (B,).
 
-Both heads output a *re-weighted mean of the input embeddings* plus a small learned correction (initialised
-to zero), so the result stays in the embedder's space and can be matched against one-photo galleries. They
-learn which frames to trust (blurred, dark, turned, tiny faces) from the whole sequence, which plain or
-quality-weighted pooling cannot.
+Both heads output a *re-weighted mean of the input embeddings*, so the result stays in the embedder's space
+and is matched against one-photo galleries with the same thresholds as mean pooling. They learn which frames
+to trust (blurred, dark, turned, tiny faces) from the whole sequence, which plain or quality-weighted
+pooling cannot: an outlier frame is visible only against the others.
 
 Training objective, per simulated track of a training identity: softmax cross-entropy over cosine
 similarities (scale 16) between the aggregated embedding and one clean gallery photo per identity (not a
@@ -49,21 +49,21 @@ def _masked_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class _PoolingOutput(nn.Module):
-    """Weights over frames + hidden summary -> (unit embedding, confidence)."""
+    """Weights over frames + hidden summary -> (unit embedding, confidence).
+
+    The embedding is a re-weighted mean of the input embeddings and nothing else: it stays in the
+    embedder's space, so gallery thresholds calibrated for mean pooling carry over.
+    """
 
     def __init__(self, hidden: int):
         super().__init__()
-        self.correction = nn.Linear(hidden, EMBED_DIM, bias=False)
-        nn.init.zeros_(self.correction.weight)
         self.confidence = nn.Linear(hidden, 1)
 
     def forward(self, weights: torch.Tensor, frames: torch.Tensor, hidden: torch.Tensor):
         w = weights.unsqueeze(-1)  # (T,B,1)
-        pooled = (w * frames).sum(0)  # (B,D)
-        summary = (w * hidden).sum(0)  # (B,H)
-        emb = pooled + self.correction(summary)
+        emb = (w * frames).sum(0)  # (B,D)
         emb = emb / torch.sqrt((emb * emb).sum(-1, keepdim=True) + 1e-12)
-        conf = torch.sigmoid(self.confidence(summary)).squeeze(-1)
+        conf = torch.sigmoid(self.confidence((w * hidden).sum(0))).squeeze(-1)
         return emb, conf
 
 
