@@ -38,7 +38,7 @@ class HopConfig(Section):
     jpeg_quality: int = Field(default=90, ge=10, le=100, title="JPEG quality when encoding is jpeg")
     hwm: int = Field(default=8, ge=1, le=10000, title="ZeroMQ high-water mark (messages queued per hop)")
     server_public_key: str = Field(
-        default="", title="CURVE: Z85 public key (or .public file) of the receiving host; empty = transport.curve.server_public_key"
+        default="", title="CURVE: Z85 public key (or NAME.public file) of the receiving host; empty = transport.curve.server_public_key"
     )
 
 
@@ -48,8 +48,8 @@ class CurveConfig(Section):
     enabled: bool = Field(default=False, title="Encrypt and authenticate every hop with CURVE")
     key_dir: str = Field(default="", title="Folder with this host's keypair written by `facestream keys gen`")
     key_name: str = Field(default="facestream", title="Base name of this host's key files")
-    allowed_clients: list[str] = Field(default_factory=list, title="Z85 public keys (or .key files) allowed to send to this host")
-    server_public_key: str = Field(default="", title="Z85 public key (or .key file) of the host this one sends to")
+    allowed_clients: list[str] = Field(default_factory=list, title="Z85 public keys, NAME.public files or folders of them, allowed to send to this host")
+    server_public_key: str = Field(default="", title="Z85 public key (or NAME.public file) of the host this one sends to")
 
 
 class TransportConfig(Section):

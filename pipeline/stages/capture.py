@@ -75,6 +75,7 @@ class CaptureStage(Stage):
         self.threads: list[threading.Thread] = []
         self.seq = dict.fromkeys(self.buffers, 0)
         self.epoch = time.time_ns()
+        self.last_index: dict[str, int] = {}
 
     def reader(self, scfg: SourceConfig) -> None:
         buf = self.buffers[scfg.id]
@@ -129,6 +130,14 @@ class CaptureStage(Stage):
             self.on_monitor_event()
 
     def send_frame(self, sid: str, buf: StreamBuffer, frame: SourceFrame) -> None:
+        last = self.last_index.get(sid)
+        self.last_index[sid] = frame.index
+        if last is not None and frame.index > last + 1:
+            # The source itself skipped frames (a live camera whose reader fell behind): count them.
+            gap = frame.index - last - 1
+            m.FRAMES_DROPPED.labels(self.name, sid, "source_behind").inc(gap)
+            self.pending_drops[sid][(self.name, "source_behind")] += gap
+            self.seq[sid] += gap
         seq = self.seq[sid]
         self.seq[sid] += 1
         m.FRAMES_IN.labels(self.name, sid).inc()
