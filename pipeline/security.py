@@ -33,7 +33,7 @@ _Z85_KEY_LEN = 40
 AUTH_FAILURES = Counter(
     "facestream_transport_auth_failures_total",
     "Peers refused by CURVE authentication (key not in the allowed list)",
-    ["socket"],
+    ["stage"],
 )
 
 
@@ -200,7 +200,7 @@ def configure_curve_server(socket: zmq.Socket, secret_key: bytes, allowed_public
                            name: str = "default") -> CountingAuthenticator:
     """Make ``socket`` a CURVE server that accepts only ``allowed_public_keys`` (z85). Call before bind().
 
-    ``name`` becomes the socket's ZAP domain and the ``socket`` label of the auth-failure counter.
+    ``name`` becomes the socket's ZAP domain and the ``stage`` label of the auth-failure counter.
     """
     allowed = {k.encode("ascii") if isinstance(k, str) else bytes(k) for k in allowed_public_keys}
     if not allowed:

@@ -39,7 +39,7 @@ def keys(tmp_path):
 
 
 def _failures(name: str) -> float:
-    return REGISTRY.get_sample_value("facestream_transport_auth_failures_total", {"socket": name}) or 0.0
+    return REGISTRY.get_sample_value("facestream_transport_auth_failures_total", {"stage": name}) or 0.0
 
 
 def _server(context, keys, name: str) -> tuple[zmq.Socket, str]:
