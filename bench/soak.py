@@ -98,7 +98,7 @@ def main() -> int:
         "transport": {"run_dir": str(run_dir)},
         "sink": {"out_dir": str(tmp / "out"), "jsonl": False},
         "metrics": {"ports": dict.fromkeys(STAGES, 0)},
-        "inference": {"embed": False, "recognizer": "none"},
+        "inference": {"gallery": str(tmp / "gallery.db")},  # full path: tracks, embeddings, unknown clustering
     }
     (tmp / "soak.yaml").write_text(yaml.safe_dump(cfg))
     log = open(tmp / "log.txt", "wb")  # noqa: SIM115

@@ -102,6 +102,8 @@ class FaceWork:
                 for tr in res.tracks:
                     d = dicts[k][tr.face_index]
                     d["track"] = tr.track_id
+                    if tr.embedded:
+                        d["embedded"] = True
                     if tr.identity is not None:
                         d["identity"] = tr.identity
                         d["similarity"] = _finite(tr.score)
