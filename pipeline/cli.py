@@ -28,7 +28,11 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facestream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="facestream",
+        description="Streaming video face recognition: capture -> preprocess -> inference -> sink over ZeroMQ.",
+        epilog="With no command, facestream runs the embedded demo (same as `facestream run`).",
+    )
     parser.add_argument("--version", action="version", version=f"facestream {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         if args.command is None:
             # No arguments: run the embedded default.
-            args = parser.parse_args(["run", *(["-v"] if args.verbose else [])])
+            args = parser.parse_args([*(["-v"] if args.verbose else []), "run"])
         else:
             parser.print_help()
             return 2
