@@ -28,6 +28,7 @@ from ..config import STAGES, PipelineConfig
 from ..shm import ShmOverrun
 from ..transport import open_receiver, open_sender
 from ..wire import MSG_BATCH, MSG_EOS, MSG_HEARTBEAT, Item, Message, WireError, decode, encode
+from .heartbeat import HeartbeatSender
 
 LIVE_QUEUE = 2
 POLICY_KEY = "policy"
@@ -83,6 +84,7 @@ class Stage:
         self.sender: zmq.Socket | None = None
         self.monitor: zmq.Socket | None = None
         self.last_hb = 0.0
+        self.heartbeat: HeartbeatSender | None = None
         self.finished_at: float | None = None
         # Under `facestream run` the supervisor ends the run when the sink is done; a standalone stage
         # (`facestream stage`) exits by itself eos_linger_s after its streams ended.
@@ -111,8 +113,12 @@ class Stage:
             hop = self.cfg.hop(self.downstream)
             self.encoder = PayloadEncoder(self.cfg.hop_encoding(self.downstream), hop.jpeg_quality, self.name)
             m.PEER_UP.labels(self.name, self.downstream).set(0)
+            self.heartbeat = HeartbeatSender(self.ctx, self.cfg, self.name, self.downstream)
+            self.heartbeat.start()
 
     def close(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         for sock in (self.monitor, self.receiver, self.sender):
             if sock is not None:
                 sock.close()
@@ -187,6 +193,8 @@ class Stage:
                 break
 
     def process_queue(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
         batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
         t0 = time.perf_counter()
         try:
@@ -311,14 +319,10 @@ class Stage:
                 m.PEER_UP.labels(self.name, peer).set(0)
                 m.HEARTBEATS_MISSED.labels(self.name, peer).inc()
                 self.log.warning("%s: peer %s silent for %.1f s", self.name, peer, now - last)
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
         if self.sender is not None and now - self.last_hb >= self.cfg.transport.heartbeat_s:
             self.last_hb = now
-            hb = Item(stream=self.name if self.name != "capture" else "capture", seq=0)
-            try:
-                self.sender.send_multipart(encode(Message(MSG_HEARTBEAT, [hb], self.name, time.time_ns())),
-                                           zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                pass
             if self.finished_at is not None:  # re-send end-of-stream in case a restarted peer missed it
                 for it in self.eos_done.values():
                     self.forward_eos(it, wait=False)
@@ -363,6 +367,8 @@ class Stage:
         return False
 
     def housekeeping_while_blocked(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.beat()  # waiting on a full hop is progress, not a hang
         if self.monitor is not None and self.monitor.poll(0):
             self.on_monitor_event()
 
