@@ -17,6 +17,10 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -e '.[test,train]'
+# torch first and pinned, so pip takes the CPU build (2.13.0+cpu where a local wheel exists) and does not
+# pull the multi-GB CUDA build for the optional training extra.
+pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+pip_install "torch==2.13.0"
+pip_install -e '.[test,train]'
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
