@@ -194,8 +194,9 @@ def train_head(kind: str, bank: EmbeddingBank, cfg: TrainConfig | None = None) -
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        running = 0.95 * running + 0.05 * float(loss) if step > 1 else float(loss)
-        cfg.history.append(float(loss))
+        value = loss.item()
+        running = 0.95 * running + 0.05 * value if step > 1 else value
+        cfg.history.append(value)
         if step % cfg.log_every == 0:
             log.info("%s head step %d/%d loss %.4f", kind, step, cfg.steps, running)
     model.eval()
@@ -297,7 +298,8 @@ def train_and_export(
     out = {}
     for kind in kinds:
         model = train_head(kind, bank, cfg)
-        metrics = {"train_identities": len(bank.people), "train_sequences": (cfg or TrainConfig()).steps}
+        used = cfg or TrainConfig()
+        metrics = {"train_identities": len(bank.people), "train_sequences": used.steps * used.batch}
         out[kind] = export_to_store(kind, model, store, metrics).folder
         log.info("exported %s to %s", MODEL_NAMES[kind], out[kind])
     return out
