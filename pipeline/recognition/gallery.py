@@ -398,10 +398,9 @@ class Gallery:
                     int(ts_ns),
                 ),
             )
+            # rowids grow with inserts: dropping those more than ``keep`` behind the newest is O(log n).
             self.db.execute(
-                "DELETE FROM sightings WHERE rowid IN (SELECT rowid FROM sightings ORDER BY ts_ns DESC "
-                "LIMIT -1 OFFSET ?)",
-                (keep,),
+                "DELETE FROM sightings WHERE rowid <= (SELECT MAX(rowid) FROM sightings) - ?", (int(keep),)
             )
 
     def sighting_count(self, unknown_id: int, since_ns: int = 0) -> int:

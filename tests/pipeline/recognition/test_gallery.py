@@ -186,3 +186,10 @@ def test_sigkill_mid_enrolment_loses_nothing_committed(tmp_path):
         assert people[f"person-{i}"] == 5
         np.testing.assert_array_equal(g.embeddings_of(f"person-{i}")[:, 0], [i * 10 + j for j in range(5)])
     assert all(n == 5 for n in people.values())  # no half-enrolled person
+
+
+def test_sightings_keep_only_the_newest(gallery):
+    for i in range(12):
+        gallery.record_sighting(f"e{i}", f"t{i}", "cam", i, vec(i), name=None, unknown_id=1, keep=5)
+    ids = [r[0] for r in gallery.db.execute("SELECT event_id FROM sightings ORDER BY ts_ns")]
+    assert ids == [f"e{i}" for i in range(7, 12)]
