@@ -73,7 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--patience", type=int, default=10, help="stop after this many epochs without val gain (0: off)"
     )
     p.add_argument(
-        "--no-augment", action="store_true", help="turn off light/blur/pose/occlusion augmentation"
+        "--augment",
+        choices=("none", "mild", "strong"),
+        default="strong",
+        help="strong: low light, blur, pose, occlusion (default); mild: mirror, small pose/light; none",
     )
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<arch>-s<seed>)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint or run folder to continue")
@@ -115,7 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         loss=args.loss,
         val_split=args.val_split,
         patience=args.patience,
-        augment=not args.no_augment,
+        augment=args.augment,
     )
     out = args.out or Path("runs") / f"{args.arch}-s{args.seed}"
     print(

@@ -18,6 +18,7 @@ from engines.preprocess import face_crop_128
 
 IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
 SPLIT_POLICIES = ("none", "orl", "random")
+AUGMENT_LEVELS = ("none", "mild", "strong")
 
 
 @dataclass
@@ -187,3 +188,17 @@ class Augmenter:
 
     def batch(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.stack([self(img, rng) for img in images])
+
+
+def make_augmenter(level: str) -> Augmenter | None:
+    """'strong': every weakness at once (low light, blur, pose, occlusion), for robust deployment models;
+    'mild': mirror, small pose and light changes only, which converges in fewer epochs; 'none'."""
+    if level == "none":
+        return None
+    if level == "mild":
+        return Augmenter(
+            p_light=0.3, p_blur=0.0, p_affine=0.5, p_flip=0.5, p_erase=0.0, max_rotate_deg=5.0, max_shift=0.03
+        )
+    if level == "strong":
+        return Augmenter()
+    raise FacestreamError(f"unknown augmentation level {level!r} (choose from: {', '.join(AUGMENT_LEVELS)})")

@@ -22,7 +22,7 @@ from torch import nn
 from engines.errors import FacestreamError
 
 from .architectures import build_model, is_embedding_model
-from .data import Augmenter, FaceDataset, split_stratified
+from .data import FaceDataset, make_augmenter, split_stratified
 
 LOSSES = ("ce", "mse")
 CHECKPOINT_LAST = "last.pt"
@@ -40,7 +40,7 @@ class TrainConfig:
     loss: str = "ce"
     val_split: float = 0.1
     patience: int = 10  # epochs without validation improvement before stopping; 0 = never stop early
-    augment: bool = True
+    augment: str = "strong"  # none | mild | strong (see data.make_augmenter)
     weight_decay: float = 1e-4
 
 
@@ -221,7 +221,7 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_acc, best_epoch = state["epoch"], state["best_val_accuracy"], state["best_epoch"]
         stale, history, elapsed = state["stale_epochs"], state["history"], state["train_seconds"]
-    augment = Augmenter() if cfg.augment else None
+    augment = make_augmenter(cfg.augment)
 
     def checkpoint(epoch: int) -> dict[str, Any]:
         return {

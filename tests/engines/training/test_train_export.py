@@ -19,7 +19,7 @@ from engines.training.train import ProgressBar, TrainConfig, train  # noqa: E402
 
 
 def trained_run(arch, data, folder):
-    cfg = TrainConfig(arch=arch, epochs=1, batch_size=8, val_split=0.25, patience=0, augment=False)
+    cfg = TrainConfig(arch=arch, epochs=1, batch_size=8, val_split=0.25, patience=0, augment="none")
     train(cfg, data, folder, progress=ProgressBar(io.StringIO()))
     return folder
 

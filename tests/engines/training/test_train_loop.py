@@ -28,7 +28,7 @@ def quiet() -> ProgressBar:
 
 @pytest.mark.parametrize("arch", ["seed-cnn", "seed-lstm", "seed-attention", "cosface"])
 def test_loss_decreases(arch, tiny_dataset, tmp_path):
-    cfg = TrainConfig(arch=arch, epochs=3, batch_size=12, val_split=0, augment=False, lr=1e-3)
+    cfg = TrainConfig(arch=arch, epochs=3, batch_size=12, val_split=0, augment="none", lr=1e-3)
     res = train(cfg, tiny_dataset, tmp_path, progress=quiet())
     losses = [h["loss"] for h in res.history]
     assert losses[-1] < losses[0]
