@@ -49,17 +49,14 @@ from .temporal import Aggregator, MeanPool
 from .tracker import FaceTracker
 from .unknowns import DEFAULT_JOIN_THRESHOLD, UnknownClusters
 
-IDENTIFICATIONS = Counter(
-    "facestream_identifications_total", "Track identity decisions", ["result"]
-)  # result: known | unknown
 MATCH_SCORE = Histogram(
-    "facestream_match_cosine",
+    "facestream_match_score",
     "Best gallery cosine score of each track decision (known and unknown)",
     buckets=(0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0),
 )
 TRACK_EVENTS = Counter("facestream_track_events_total", "Track events emitted", ["kind"])
-ACTIVE_TRACKS = Gauge("facestream_tracks_active", "Confirmed tracks currently alive, all streams")
-GALLERY_PEOPLE = Gauge("facestream_gallery_people", "People in the gallery the recognizer matches against")
+ACTIVE_TRACKS = Gauge("facestream_tracks_active", "Confirmed tracks currently alive", ["stream"])
+GALLERY_PEOPLE = Gauge("facestream_gallery_size", "People in the gallery the running pipeline matches against")
 GALLERY_RELOADS = Counter("facestream_gallery_reloads_total", "Gallery reloads after a change")
 
 
@@ -75,6 +72,7 @@ class RecognizerConfig:
     change_confirmations: int = 2
     max_frames: int = 32
     reload_interval_s: float = 1.0
+    crops_for_unknown: bool = True
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
@@ -218,7 +216,7 @@ class StreamRecognizer:
                     mem.best_chip = None if chip is None else np.array(chip, copy=True)
             if self.scheduler.decide((stream_id, tid), confirmed, q, ts_ns) is not None:
                 asked.append(i)
-        ACTIVE_TRACKS.set(len(self._memory))
+        self._count_tracks(stream_id)
         self._pending[key] = _Pending(
             ts_ns, list(zip(step.track_ids, step.confirmed, strict=True)), asked, qualities, events
         )
@@ -311,9 +309,7 @@ class StreamRecognizer:
         unknown_id = None
         if match.known:
             identity = match.name
-            IDENTIFICATIONS.labels(result="known").inc()
         else:
-            IDENTIFICATIONS.labels(result="unknown").inc()
             if mem.best_quality < self.config.unknown_min_quality:
                 return  # too poor a view to start an anonymous identity; wait for a better shot
             if self.unknowns is not None:
@@ -343,7 +339,8 @@ class StreamRecognizer:
         mem.score, mem.confidence = match.score, confidence
         mem.candidate, mem.candidate_votes = None, 0
         kind = EventKind.IDENTIFIED if previous is None else EventKind.IDENTITY_CHANGED
-        crop = self._write_best_shot(stream_id, mem)
+        # With privacy.blur_unknown no face image of a person outside the gallery is stored.
+        crop = self._write_best_shot(stream_id, mem) if match.known or self.config.crops_for_unknown else None
         event = self._event(
             kind,
             stream_id,
@@ -374,6 +371,9 @@ class StreamRecognizer:
             )
 
     # -- helpers -----------------------------------------------------------------------------------------
+
+    def _count_tracks(self, stream_id: str) -> None:
+        ACTIVE_TRACKS.labels(stream_id).set(sum(1 for s, _ in self._memory if s == stream_id))
 
     def _write_best_shot(self, stream_id: str, mem: _TrackMemory) -> str | None:
         if self.crop_dir is None or mem.best_chip is None:
@@ -426,7 +426,7 @@ class StreamRecognizer:
             del self._pending[key]
         for e in events:
             TRACK_EVENTS.labels(kind=e.kind.value).inc()
-        ACTIVE_TRACKS.set(len(self._memory))
+        self._count_tracks(stream_id)
         return events
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from ..config import PipelineConfig
 
@@ -28,7 +28,6 @@ FACES_IDENTIFIED = Counter(
     "facestream_faces_identified_total", "Track identifications emitted, known people vs unknown faces",
     ["stream", "kind"],
 )
-GALLERY_SIZE = Gauge("facestream_gallery_size", "People in the gallery the running pipeline matches against")
 
 
 class FaceWork:
@@ -57,12 +56,12 @@ class FaceWork:
             rcfg = RecognizerConfig()
             if ic.match_threshold:
                 rcfg.threshold = ic.match_threshold
+            rcfg.crops_for_unknown = not cfg.privacy.blur_unknown
             crop_dir = Path(cfg.sink.out_dir) / "crops" if cfg.sink.crops else None
             self.recognizer = StreamRecognizer(gallery, make_aggregator(ic.aggregator, store=self.store,
                                                                         backend=ic.backend),
                                                rcfg, crop_dir=crop_dir)
             self.embedder = self.analyzer.embedder  # load (and import dlib's models) now, not on the first face
-            GALLERY_SIZE.set(len(gallery.names()))
             self.gallery = gallery
             log.info("inference: recognising against gallery %s (%d people, aggregator %s)", gallery.path,
                      len(gallery.names()), ic.aggregator)
@@ -93,8 +92,6 @@ class FaceWork:
         if self.recognizer is not None:
             from ..recognition.engine import recognise_frames
 
-            if self.gallery.reload_if_changed() is not None:
-                GALLERY_SIZE.set(len(self.gallery.names()))
             results = recognise_frames(self.recognizer, [(s, q, t, faces) for (s, q, t, _, _), faces
                                                          in zip(frames, per_frame, strict=True)],
                                        self.embedder.embed)
@@ -121,7 +118,7 @@ class FaceWork:
 
     def _event(self, e) -> dict[str, Any]:
         d = {k: (_finite(v) if isinstance(v, float) else v) for k, v in e.to_dict().items()}
-        if d.get("kind") == "identified":
+        if d.get("kind") in ("identified", "identity_changed"):
             known = d.get("name") is not None
             FACES_IDENTIFIED.labels(d.get("stream_id", ""), "known" if known else "unknown").inc()
         return d
