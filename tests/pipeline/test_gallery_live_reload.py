@@ -1,0 +1,49 @@
+"""An operator enrols someone while the pipeline runs: the running pipeline names them, no restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from pipeline.demo_gallery import enrolment_view
+
+from .helpers import REPO, cli, kill_tree, make_config, read_results, start, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _named(out, name: str) -> int:
+    return sum(1 for r in read_results(out) for f in r["faces"] if f.get("identity") == name)
+
+
+def test_person_enrolled_during_the_run_is_named_without_restart(tmp_path):
+    gallery = tmp_path / "gallery.db"
+    env = {"FACESTREAM_MODELS": str(tmp_path / "models")}
+    cfg = make_config(tmp_path, [{"id": "cam", "uri": "demo", "loop": True, "policy": "latest", "max_fps": 10}],
+                      inference={"embed": True, "recognizer": "gallery", "gallery": str(gallery),
+                                 "models_dir": str(tmp_path / "models")})
+    proc = start(cli("run", str(cfg)), tmp_path / "log.txt", env=env)
+    out = tmp_path / "out"
+    try:
+        wait_for(lambda: any(f.get("identity", "").startswith("unknown#") for r in read_results(out)
+                             for f in r["faces"]), 120, "the face to be tracked as an unknown person")
+        assert _named(out, "Eileen Collins") == 0
+        photo = tmp_path / "eileen.png"
+        cv2.imwrite(str(photo), cv2.cvtColor(enrolment_view(), cv2.COLOR_RGB2BGR))
+        r = subprocess.run([sys.executable, "-m", "pipeline.cli", "gallery", "add", "Eileen Collins", str(photo),
+                            "--gallery", str(gallery)], cwd=REPO, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, **env})
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: _named(out, "Eileen Collins") >= 3, 60, "the running pipeline to name her")
+        assert proc.poll() is None, "no restart happened"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        kill_tree(proc)
+    assert "supervisor: started inference" in (log := (tmp_path / "log.txt").read_text())
+    assert log.count("supervisor: started inference") == 1, "the inference stage was never restarted"
