@@ -54,7 +54,13 @@ MSE_ARCH = "seed-cnn"
 
 
 def run_deep(
-    arch: str, data: tuple[FaceDataset, FaceDataset], seed: int, epochs: int, loss: str, device: str
+    arch: str,
+    data: tuple[FaceDataset, FaceDataset],
+    seed: int,
+    epochs: int,
+    loss: str,
+    device: str,
+    augment: str,
 ) -> dict:
     from engines.training.train import (
         ProgressBar,
@@ -76,7 +82,7 @@ def run_deep(
             patience=0,
             lr=LR.get(arch, 1e-3),
             batch_size=BATCH_SIZE,
-            augment=AUGMENT,
+            augment=augment,
         )
         res = train_model(cfg, train, tmp, progress=ProgressBar(io.StringIO()), device=device)
         model = model_from_checkpoint(load_checkpoint(tmp))
@@ -135,7 +141,7 @@ def bench_dataset(name: str, data: tuple[FaceDataset, FaceDataset], args: argpar
         epochs = max(1, round(EPOCHS[arch] * args.scale))
         accs, secs, losses, model = [], [], [], None
         for seed in args.seed_list if loss == "ce" else args.seed_list[:MSE_SEEDS]:
-            r = run_deep(arch, data, seed, epochs, loss, args.device)
+            r = run_deep(arch, data, seed, epochs, loss, args.device, args.augment)
             accs.append(r["accuracy"])
             secs.append(r["train_seconds"])
             losses.append(r["final_loss"])
@@ -191,7 +197,7 @@ def write_results(
     where = (
         torch.cuda.get_device_name()
         if args.device.startswith("cuda")
-        else f"{torch.get_num_threads()} CPU threads"
+        else f"{torch.get_num_threads()} CPU thread(s)"
     )
     env = f"{platform.machine()}, torch {torch.__version__}, training on {where}; ORT on CPU, 2 threads"
     cmd = " ".join(["python bench/bench_classifiers.py", *sys.argv[1:]])
@@ -203,7 +209,7 @@ def write_results(
         f"## ORL ({ORL_CREDIT})",
         "",
         "40 people; each person's images 1-5 train, 6-10 test (200/200). Classical baselines are deterministic "
-        f"(one run). Deep models: Adam, cosine LR, batch {BATCH_SIZE}, '{AUGMENT}' augmentation, no validation "
+        f"(one run). Deep models: Adam, cosine LR, batch {BATCH_SIZE}, '{args.augment}' augmentation, no validation "
         "split, the last epoch scored.",
         "",
         table([r for r in rows if r["dataset"] == "ORL"]),
@@ -235,6 +241,7 @@ def main() -> int:
     ap.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)"
     )
+    ap.add_argument("--augment", default=AUGMENT, choices=("none", "mild", "strong"))
     ap.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda)")
     ap.add_argument(
         "--data-root", type=Path, default=DATA, help="folder holding orl_att_faces/ and lfw_subset_10x10/"
