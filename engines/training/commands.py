@@ -133,7 +133,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_val_accuracy": result.best_val_accuracy,
         "train_seconds": round(result.train_seconds, 1),
         "unknown_threshold": result.unknown_threshold,
+        "threshold_source": result.threshold_source,
     }
+    if result.best_val_accuracy is None:
+        print(
+            "note: no validation split, so the unknown threshold was calibrated on training images and will "
+            "reject many known faces; use --val-split or export --unknown-threshold",
+            file=sys.stderr,
+        )
     if test_ds is not None:
         from .train import load_checkpoint, model_from_checkpoint, predict_probs
 
