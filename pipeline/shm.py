@@ -119,11 +119,13 @@ class ShmWriter:
         hdr = self._header(slot)
         if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
             if wait:
-                deadline = time.monotonic() + self.wait_timeout_s
+                start = time.monotonic()
+                deadline = start + self.wait_timeout_s
                 while int(hdr[2]) != int(hdr[0]) and time.monotonic() < deadline:
                     if should_stop is not None and should_stop():
                         break
-                    time.sleep(0.0005)
+                    # Yield for the first millisecond (the reader is usually a copy away), then sleep.
+                    time.sleep(0 if time.monotonic() - start < 0.001 else 0.0002)
             if int(hdr[2]) != int(hdr[0]):
                 self.overwrites_unread += 1
         self.next_slot = (slot + 1) % self.slots
