@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -144,3 +145,22 @@ def kill_tree(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait(5)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
+    """SIGTERM the run, wait for it, make sure nothing is left; returns its exit code."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    finally:
+        kill_tree(proc)
+
+
+def tcp_hops() -> dict[str, dict[str, str]]:
+    """Transport config putting every hop on its own free loopback port."""
+    hops = {}
+    for stage in ("preprocess", "inference", "sink"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            hops[stage] = {"bind": f"tcp://127.0.0.1:{s.getsockname()[1]}"}
+    return hops

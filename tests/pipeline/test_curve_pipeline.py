@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import zmq
 
@@ -11,28 +9,23 @@ from pipeline.security import generate_keypair, load_secret_key, public_key_of
 
 from .helpers import (
     cli,
-    kill_tree,
     make_config,
     metric_sum,
     metrics_url,
     read_results,
     scrape,
     start,
+    stop,
+    tcp_hops,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_curve_pipeline_runs_and_refuses_unknown_keys(tmp_path):
     keys = generate_keypair(tmp_path / "keys", "host")
-    hops = {s: {"bind": f"tcp://127.0.0.1:{_free_port()}"} for s in ("preprocess", "inference", "sink")}
+    hops = tcp_hops()
     curve = {"enabled": True, "key_dir": str(tmp_path / "keys"), "key_name": "host",
              "allowed_clients": [str(keys.public)], "server_public_key": str(keys.public)}
     cfg = make_config(tmp_path, [{"id": "cam", "uri": "demo", "loop": True, "policy": "latest", "max_fps": 10}],
@@ -55,7 +48,5 @@ def test_curve_pipeline_runs_and_refuses_unknown_keys(tmp_path):
         rogue.close()
     finally:
         ctx.term()
-        proc.terminate()
-        proc.wait(15)
-        kill_tree(proc)
+        stop(proc)
     assert "refused peer" in (tmp_path / "log.txt").read_text()

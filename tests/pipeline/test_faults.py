@@ -19,20 +19,13 @@ from .helpers import (
     scrape,
     stage_pid,
     start,
+    stop,
     wait_for,
     write_video,
 )
 
 pytestmark = pytest.mark.slow
 LIVE_DEMO = [{"id": "cam", "uri": "demo", "loop": True, "policy": "latest", "max_fps": 15}]
-
-
-def _stop(proc) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(15)
-    finally:
-        kill_tree(proc)
 
 
 @pytest.mark.parametrize("stage", ["capture", "preprocess", "sink"])
@@ -49,7 +42,7 @@ def test_sigkilled_stage_is_restarted_and_results_resume(tmp_path, stage):
         wait_for(lambda: len(read_results(out)) >= after + 5, 60, "results after the restart")
         assert proc.poll() is None
     finally:
-        code = _stop(proc)
+        code = stop(proc)
     assert code == 0
     log = (tmp_path / "log.txt").read_text()
     assert f"{stage} exited with signal SIGKILL; restart #1" in log
@@ -65,7 +58,7 @@ def test_slow_inference_keeps_live_latency_bounded_and_counts_drops(tmp_path):
         urls = {s: metrics_url(run_dir, s) for s in ("capture", "preprocess", "inference")}
         dropped = sum(metric_sum(scrape(u), "facestream_frames_dropped_total") for u in urls.values() if u)
     finally:
-        _stop(proc)
+        stop(proc)
     lat = [r["latency_ms"] for r in read_results(out)][5:]
     third = len(lat) // 3
     early, late = statistics.median(lat[:third]), statistics.median(lat[-third:])
@@ -109,7 +102,7 @@ def test_disk_full_sink_output_is_counted_and_the_pipeline_keeps_running(tmp_pat
     finally:
         sub.close()
         ctx.term()
-        code = _stop(proc)
+        code = stop(proc)
     assert code == 0
     log = (tmp_path / "log.txt").read_text()
     assert log.count("cannot write") == 1, "the failure is logged once, not per record"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import pytest
 
 from pipeline.demo_gallery import enrolment_view
 
-from .helpers import REPO, cli, kill_tree, make_config, read_results, start, wait_for
+from .helpers import REPO, cli, make_config, read_results, start, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +41,6 @@ def test_person_enrolled_during_the_run_is_named_without_restart(tmp_path):
         wait_for(lambda: _named(out, "Eileen Collins") >= 3, 60, "the running pipeline to name her")
         assert proc.poll() is None, "no restart happened"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
-        kill_tree(proc)
+        stop(proc)
     assert "supervisor: started inference" in (log := (tmp_path / "log.txt").read_text())
     assert log.count("supervisor: started inference") == 1, "the inference stage was never restarted"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 
 import msgpack
@@ -23,18 +22,14 @@ from .helpers import (
     scrape,
     stage_pid,
     start,
+    stop,
+    tcp_hops,
     wait_for,
     write_video,
 )
 
 pytestmark = pytest.mark.slow
 FRAMES = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _check_complete(out, frames: int) -> list[dict]:
@@ -64,7 +59,7 @@ def test_video_through_four_processes_over_ipc_is_lossless_and_ordered(tmp_path)
 
 def test_same_video_over_tcp_with_separately_started_stages(tmp_path):
     video = write_video(tmp_path / "clip.mp4", FRAMES)
-    hops = {s: {"bind": f"tcp://127.0.0.1:{_free_port()}"} for s in ("preprocess", "inference", "sink")}
+    hops = tcp_hops()
     cfg = make_config(tmp_path, [{"id": "cam", "uri": str(video)}], transport=hops)
     procs = {name: start(cli("stage", name, "--config", str(cfg)), tmp_path / f"{name}.log")
              for name in ("sink", "inference", "preprocess", "capture")}
@@ -161,6 +156,4 @@ def test_malformed_messages_are_rejected_and_counted_by_every_stage(tmp_path):
         assert {"bad_header", "bad_version", "oversized", "truncated", "bad_field", "bad_dtype"} <= reasons, reasons
     finally:
         ctx.term()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        kill_tree(proc)
+        stop(proc)

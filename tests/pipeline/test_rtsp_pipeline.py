@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
@@ -11,13 +10,13 @@ from tests.support.rtsp import rtsp_server, rtsp_server_factory  # noqa: F401
 
 from .helpers import (
     cli,
-    kill_tree,
     make_config,
     metric_sum,
     metrics_url,
     read_results,
     scrape,
     start,
+    stop,
     wait_for,
 )
 
@@ -52,9 +51,7 @@ def test_rtsp_camera_outage_is_survived_and_counted(tmp_path, rtsp_server):  # n
         url = metrics_url(run_dir, "capture")
         reconnects = metric_sum(scrape(url), "facestream_source_reconnects_total", stream="door")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(15)
-        kill_tree(proc)
+        code = stop(proc)
     assert code == 0
     assert reconnects >= 1, "reconnects must be counted per camera"
     assert resumed_after < 45
