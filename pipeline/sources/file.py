@@ -4,60 +4,34 @@ with a log line and ``facestream_source_decode_errors_total``."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 
-from engines.errors import FacestreamError
-
-from .base import Source, SourceFrame
 from .config import SourceConfig
 from .failure_log import FailureLog
-from .metrics import DECODE_ERRORS, FRAMES, UP
-from .stamping import FrameStamper, RateCap
+from .finite import FiniteSource
+from .metrics import DECODE_ERRORS
 
 log = logging.getLogger(__name__)
 
 _MAX_RETRIES = 25  # consecutive failed reads before a file that claims more frames is taken as ended
 
 
-class FileSource(Source):
-    live = False
+class FileSource(FiniteSource):
+    what = "video file"
 
     def __init__(self, cfg: SourceConfig) -> None:
-        self.cfg = cfg
-        self.stream_id = cfg.id
-        self.path = Path(cfg.uri).expanduser()
-        if not self.path.is_file():
-            raise FacestreamError(f"source {cfg.id!r}: video file not found: {cfg.uri}")
-        self._closed = threading.Event()
+        super().__init__(cfg)
         self._failures = FailureLog(log, self.stream_id, every=100)
 
-    def close(self) -> None:
-        self._closed.set()
+    @staticmethod
+    def _exists(path: Path) -> bool:
+        return path.is_file()
 
-    def frames(self) -> Iterator[SourceFrame]:
-        stamper = FrameStamper(self.stream_id, self.cfg.resize)
-        rate = RateCap(self.cfg.max_fps)
-        frames = FRAMES.labels(self.stream_id)
-        UP.labels(self.stream_id).set(1)
-        try:
-            while not self._closed.is_set():
-                produced = 0
-                for image in self._decode_once():
-                    if self._closed.wait(rate.wait_s()):
-                        return
-                    frames.inc()
-                    produced += 1
-                    yield stamper.stamp(image)
-                    if self.cfg.max_frames and stamper.next_index >= self.cfg.max_frames:
-                        return
-                if not self.cfg.loop or produced == 0:
-                    return
-        finally:
-            UP.labels(self.stream_id).set(0)
+    def _one_pass(self) -> Iterator:
+        return self._decode_once()
 
     def _decode_once(self) -> Iterator:
         """Decoded images of one pass over the file; a short or unreadable file is logged and counted."""
