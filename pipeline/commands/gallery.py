@@ -122,6 +122,26 @@ def _open(args: argparse.Namespace, create: bool = False):
 # -- add ---------------------------------------------------------------------------------------------------
 
 
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG header declares, without decoding; None for other formats."""
+    import struct
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return w, h
+            i += 2 + length
+    return None
+
+
 def read_photo(path: Path) -> tuple[np.ndarray, str]:
     """RGB uint8 image and the sha256 of the file; FacestreamError naming what is wrong."""
     import cv2
@@ -134,6 +154,10 @@ def read_photo(path: Path) -> tuple[np.ndarray, str]:
             f"{path}: file too large ({size / 1e6:.0f} MB > {MAX_PHOTO_BYTES / 1e6:.0f} MB)"
         )
     data = path.read_bytes()
+    declared = declared_size(data)
+    if declared and declared[0] * declared[1] > MAX_PHOTO_PIXELS:
+        # Checked from the file header, before decoding: a small file can declare a gigantic image.
+        raise FacestreamError(f"{path}: image too large ({declared[0]}x{declared[1]} pixels)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
         raise FacestreamError(f"{path}: not an image OpenCV can read")
