@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .manifest import MANIFEST_NAME, Manifest, sha256_file
+from .paths import cache_dir
 
 
 class ModelNotFound(LookupError):
@@ -18,11 +19,7 @@ class ModelNotFound(LookupError):
 
 
 def default_store_root() -> Path:
-    env = os.environ.get("FACESTREAM_MODELS")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "facestream" / "models"
+    return cache_dir("FACESTREAM_MODELS", "models")
 
 
 @dataclass(frozen=True)

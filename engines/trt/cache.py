@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import FacestreamError
+from ..paths import cache_dir
 
 log = logging.getLogger(__name__)
 SIDECAR_FORMAT = 1
@@ -32,11 +33,7 @@ T = TypeVar("T")
 
 
 def default_engine_dir() -> Path:
-    env = os.environ.get("FACESTREAM_ENGINES")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "facestream" / "engines"
+    return cache_dir("FACESTREAM_ENGINES", "engines")
 
 
 @dataclass(frozen=True)

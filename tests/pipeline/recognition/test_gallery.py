@@ -19,14 +19,6 @@ def vec(seed: int, dim: int = 128) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=dim).astype(np.float32)
 
 
-@pytest.fixture
-def gallery(tmp_path, monkeypatch):
-    monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
-    g = Gallery(tmp_path / "g.db")
-    yield g
-    g.close()
-
-
 def test_enrol_list_rename_remove_round_trip(gallery):
     assert gallery.enrol("Ada", [EnrolItem(vec(1), 0.9, "sha-a"), EnrolItem(vec(2), 0.8, "sha-b")]) == 2
     assert gallery.enrol("Ada", [EnrolItem(vec(1), 0.9, "sha-a")]) == 0  # same photo twice: skipped

@@ -20,14 +20,6 @@ def sample(center: np.ndarray, noise: float, seed: int) -> np.ndarray:
     return unit(center + noise * np.random.default_rng(seed).normal(size=center.shape) / np.sqrt(len(center)))
 
 
-@pytest.fixture
-def gallery(tmp_path, monkeypatch):
-    monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
-    g = Gallery(tmp_path / "g.db")
-    yield g
-    g.close()
-
-
 def test_open_set_matching_names_members_and_refuses_strangers(gallery):
     people = {f"p{i}": identity(i) for i in range(5)}
     for name, c in people.items():
