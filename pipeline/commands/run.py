@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("facestream: metrics -> %s", ", ".join(
             f"{s} http://{cfg.metrics.host}:{ports.get(s, 0) or '(any port; see ' + str(cfg.run_dir()) + ')'}/metrics"
             for s in STAGES))
+    started_ns = time.time_ns()
     code = Supervisor(cfg).run()
     summary = out / "summary.json"
     if summary.is_file():
@@ -68,7 +70,29 @@ def cmd_run(args: argparse.Namespace) -> int:
                          s.get("results", 0), s.get("dropped_total", 0), s.get("lost", 0), summary)
         except (OSError, ValueError):
             pass
+    named = _identities(out / "events", started_ns)
+    if named:
+        log.info("facestream: identified: %s", ", ".join(f"{k} ({v} track{'s' if v > 1 else ''})"
+                                                        for k, v in sorted(named.items())))
     return code
+
+
+def _identities(events_dir: Path, since_ns: int) -> dict[str, int]:
+    """Identity -> number of tracks identified since ``since_ns`` (this run), from the event files."""
+    counts: dict[str, int] = {}
+    for path in sorted(events_dir.glob("*.jsonl")) if events_dir.is_dir() else []:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("kind") == "identified" and e.get("identity") and e.get("ts_ns", 0) >= since_ns:
+                counts[e["identity"]] = counts.get(e["identity"], 0) + 1
+    return counts
 
 
 def cmd_stage(args: argparse.Namespace) -> int:

@@ -307,7 +307,10 @@ class Stage:
                 self.log.info("%s: connected to %s", self.name, self.downstream)
                 m.PEER_UP.labels(self.name, self.downstream).set(1)
             elif ev["event"] == zmq.EVENT_DISCONNECTED:
-                self.log.warning("%s: downstream %s went away", self.name, self.downstream)
+                if self.finished_at is not None:  # the run is ending: expected
+                    self.log.info("%s: downstream %s has finished", self.name, self.downstream)
+                else:
+                    self.log.warning("%s: downstream %s went away", self.name, self.downstream)
                 m.PEER_UP.labels(self.name, self.downstream).set(0)
                 m.HEARTBEATS_MISSED.labels(self.name, self.downstream).inc()
 
