@@ -2,8 +2,8 @@
 
     python bench/bench_transport.py [--frames 300] [--runs 3]
 
-Two spawned processes; random frame content (not zeros); frames/s at the receiver after warm-up, CPU ms per
-frame (sender + receiver). facestream hops go through the real wire encoder/decoder and payload codecs
+Two spawned processes; random frame content (not zeros); frames/s at the receiver after warm-up and the
+receiver's CPU ms per frame. facestream hops go through the real wire encoder/decoder and payload codecs
 (``pipeline.wire`` + ``pipeline.codec``); imagezmq (the peer operators use for this job, if installed:
 ``pip install imagezmq``) uses its REQ/REP ``send_image``. Writes bench/results/transport.md and .json.
 """
@@ -37,7 +37,6 @@ def _sender(method: str, endpoint: str, shape: tuple[int, int], total: int) -> N
     import zmq
 
     frames = _frames(shape)
-    t_cpu = time.process_time()  # sender CPU is not reported yet; receiver CPU is
     if method == "imagezmq":
         import imagezmq
 
@@ -61,7 +60,6 @@ def _sender(method: str, endpoint: str, shape: tuple[int, int], total: int) -> N
         enc.close()
         sock.close()
         ctx.term()
-    _ = time.process_time() - t_cpu
 
 
 def _receive(method: str, endpoint: str, shape: tuple[int, int], total: int, warm: int) -> dict:
