@@ -240,5 +240,6 @@ def require_secure_endpoint(endpoint: str, curve: bool, allow_plaintext: bool) -
     """Refuse a plain-text tcp:// link off this host unless the config says so explicitly."""
     if not curve and not allow_plaintext and not is_loopback_endpoint(endpoint):
         raise FacestreamError(
-            f"endpoint {endpoint} leaves this host without CURVE: configure keys, or set allow_plaintext: true"
+            f"endpoint {endpoint} leaves this host without CURVE: enable transport.curve, "
+            "or set transport.allow_plain_tcp: true explicitly"
         )

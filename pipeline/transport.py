@@ -7,32 +7,18 @@ towards a peer that is not connected (a restarted peer gets fresh frames, not a 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket as pysocket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import zmq
 
 from engines.errors import FacestreamError
 
+from . import security
 from .config import PipelineConfig
+from .security import require_secure_endpoint
 
 log = logging.getLogger(__name__)
-
-
-def _is_loopback(endpoint: str) -> bool:
-    host = urlparse(endpoint.replace("tcp://", "tcp://", 1)).hostname or ""
-    if host in ("localhost", "*"):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return ipaddress.ip_address(pysocket.gethostbyname(host)).is_loopback
-        except OSError:
-            return False
 
 
 def check_endpoint(endpoint: str, cfg: PipelineConfig, what: str) -> None:
@@ -45,13 +31,10 @@ def check_endpoint(endpoint: str, cfg: PipelineConfig, what: str) -> None:
         raise FacestreamError(f"{what}: endpoint must start with ipc:// or tcp://, got {endpoint!r}")
     if ":" not in endpoint[6:]:
         raise FacestreamError(f"{what}: tcp endpoint needs a port, got {endpoint!r}")
-    if cfg.transport.curve.enabled or cfg.transport.allow_plain_tcp:
-        return
-    if not _is_loopback(endpoint):
-        raise FacestreamError(
-            f"{what}: {endpoint} leaves this host unencrypted; enable transport.curve "
-            "or set transport.allow_plain_tcp: true explicitly"
-        )
+    try:
+        require_secure_endpoint(endpoint, cfg.transport.curve.enabled, cfg.transport.allow_plain_tcp)
+    except FacestreamError as exc:
+        raise FacestreamError(f"{what}: {exc}") from None
 
 
 def _prepare_ipc(endpoint: str) -> None:
@@ -64,8 +47,6 @@ def _apply_curve(sock: zmq.Socket, cfg: PipelineConfig, stage: str, server: bool
     curve = cfg.transport.curve
     if not curve.enabled:
         return
-    from . import security
-
     if not curve.key_dir:
         raise FacestreamError("transport.curve.enabled needs transport.curve.key_dir (see `facestream keys gen`)")
     secret = security.load_secret_key(Path(curve.key_dir).expanduser() / f"{curve.key_name}{security.SECRET_SUFFIX}")
