@@ -270,10 +270,14 @@ class Stage:
                 self.queue.remove(old)
                 self.drop(old, "stale")
 
-    def on_eos(self, item: Item) -> None:
-        """End of a stream: forward it once everything before it has been processed (order is kept)."""
-        while any(x.stream == item.stream for x in self.queue):
+    def flush_stream(self, stream: str) -> None:
+        """Process every queued item of ``stream`` (before its end of stream goes on: order is kept)."""
+        while any(x.stream == stream for x in self.queue):
             self.process_queue()
+
+    def on_eos(self, item: Item) -> None:
+        """End of a stream: forward it once everything before it has been processed."""
+        self.flush_stream(item.stream)
         self.merge_drops(item)
         self.eos_done[item.stream] = item
         self.forward_eos(item)

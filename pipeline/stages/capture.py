@@ -158,17 +158,17 @@ class CaptureStage(Stage):
         self.forward_eos(it)
 
     def drain(self) -> None:
+        """Nothing queued here is worth waiting for: stop the readers."""
+        self.close_sources()
+
+    def close_sources(self) -> None:
         for src in list(self.sources.values()):
             try:
                 src.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a source failing to close must not block shutdown
                 pass
 
     def teardown(self) -> None:
-        for src in list(self.sources.values()):
-            try:
-                src.close()
-            except Exception:  # noqa: BLE001
-                pass
+        self.close_sources()
         for t in self.threads:
             t.join(timeout=1.0)

@@ -52,8 +52,7 @@ class InferenceStage(Stage):
         self.send_items(MSG_RESULT, ok)
 
     def on_eos(self, item: Item) -> None:
-        while any(x.stream == item.stream for x in self.queue):
-            self.process_queue()
+        self.flush_stream(item.stream)
         if item.stream not in self.eos_done and self.work is not None:
             events = self.work.end_stream(item.stream, item.seq, time.time_ns())
             if events:

@@ -82,12 +82,7 @@ class SafeWriter:
                 self.log.error("sink: cannot write %s (%s); results are counted as unwritten until it works",
                                self.path, exc.strerror or exc)
                 self.failed_reason = reason
-            if self.f is not None:
-                try:
-                    self.f.close()
-                except OSError:
-                    pass
-                self.f = None
+            self.close()
             return False
 
     def close(self) -> None:
@@ -110,6 +105,7 @@ class SinkStage(Stage):
         self.books: dict[str, StreamBooks] = collections.defaultdict(StreamBooks)
         self.results = SafeWriter(self.out / "results.jsonl", "result", self.log) if sc.jsonl else None
         self.events_seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.events: SafeWriter | None = None
         self.pub: zmq.Socket | None = None
         self.video = VideoWriters(self.out, sc.video_fps, cfg.privacy.blur_unknown, self.log) if sc.video else None
         self.retention = RetentionSweeper(self.out, cfg.privacy.retention_days, self.log)
@@ -204,13 +200,15 @@ class SinkStage(Stage):
             while len(self.events_seen) > 100_000:
                 self.events_seen.popitem(last=False)
         day = time.strftime("%Y-%m-%d", time.gmtime())
-        SafeWriter(self.out / "events" / f"{day}.jsonl", "event", self.log).write(
-            json.dumps(event, separators=(",", ":"), default=_json_default))
+        if self.events is None or self.events.path.stem != day:  # one file per day (retention deletes by day)
+            if self.events is not None:
+                self.events.close()
+            self.events = SafeWriter(self.out / "events" / f"{day}.jsonl", "event", self.log)
+        self.events.write(json.dumps(event, separators=(",", ":"), default=_json_default))
         return event
 
     def on_eos(self, item: Item) -> None:
-        while any(x.stream == item.stream for x in self.queue):
-            self.process_queue()
+        self.flush_stream(item.stream)
         b = self.account(item)
         if item.stream in self.eos_done:
             return  # a re-sent end of stream
@@ -249,8 +247,9 @@ class SinkStage(Stage):
 
     def teardown(self) -> None:
         self.write_summary()
-        if self.results is not None:
-            self.results.close()
+        for writer in (self.results, self.events):
+            if writer is not None:
+                writer.close()
         if self.video is not None:
             self.video.close_all()
         if self.pub is not None:

@@ -109,13 +109,14 @@ def test_replay_gives_the_same_event_ids(gallery, tmp_path):
     assert ids(first) == ids(second) and len(ids(first)) == 7
 
 
+def live_reloading_recognizer(gallery: Gallery) -> StreamRecognizer:
+    """Re-reads the gallery on every frame and re-embeds every 0.2 s, so operator changes show at once."""
+    config = RecognizerConfig(threshold=0.9, reload_interval_s=0.0, scheduler=SchedulerConfig(max_interval_s=0.2))
+    return StreamRecognizer(gallery, config=config)
+
+
 def test_gallery_change_reaches_a_running_recognizer(gallery, tmp_path):
-    rec = StreamRecognizer(
-        gallery,
-        config=RecognizerConfig(
-            threshold=0.9, reload_interval_s=0.0, scheduler=SchedulerConfig(max_interval_s=0.2)
-        ),
-    )
+    rec = live_reloading_recognizer(gallery)
     events = []
     for f in range(40):
         if f == 20:
@@ -132,12 +133,7 @@ def test_gallery_change_reaches_a_running_recognizer(gallery, tmp_path):
 
 
 def test_rejected_track_is_not_named_again(gallery, tmp_path):
-    rec = StreamRecognizer(
-        gallery,
-        config=RecognizerConfig(
-            threshold=0.9, reload_interval_s=0.0, scheduler=SchedulerConfig(max_interval_s=0.2)
-        ),
-    )
+    rec = live_reloading_recognizer(gallery)
     events = []
     for f in range(40):
         if f == 15:
