@@ -276,18 +276,28 @@ class Stage:
             self.process_queue()
 
     def on_eos(self, item: Item) -> None:
-        """End of a stream: forward it once everything before it has been processed."""
+        """End of a stream: forward it once everything before it has been processed.
+
+        Upstream re-sends end of stream every heartbeat until it exits, so the same one can arrive again
+        after downstream has finished and gone: only the first is waited for like a lossless frame, a
+        repeat is passed on if the hop takes it (waiting for a peer that has exited would never end).
+        """
+        first = item.stream not in self.eos_done
         self.flush_stream(item.stream)
         self.merge_drops(item)
-        self.eos_done[item.stream] = item
-        self.forward_eos(item)
+        if first:
+            self.eos_done[item.stream] = item
+        self.forward_eos(self.eos_done[item.stream], wait=first)
 
     def forward_eos(self, item: Item, wait: bool = True) -> None:
         """Send end-of-stream on; the first time it waits for the hop like a lossless frame."""
         if self.sender is None:
             return
         self.attach_drops(item)
-        self.send(Message(MSG_EOS, [item], self.name, time.time_ns()), lossless=wait)
+        if self.send(Message(MSG_EOS, [item], self.name, time.time_ns()), lossless=wait):
+            item.drops = []  # delivered: a re-send must not count them again
+        else:
+            self.merge_drops(item)  # not delivered: they go with the next send
 
     # --- heartbeats and peers ------------------------------------------------------------------------------
 
