@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import FacestreamError
+from engines.training.data import AUGMENT_LEVELS
 
 # Kept here (not imported from architectures, which imports torch); a test checks they match.
 ARCH_NAMES = ("seed-cnn", "seed-lstm", "seed-attention", "cnn-bn", "bigru", "patch-transformer", "cosface")
@@ -74,9 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--augment",
-        choices=("none", "mild", "strong"),
+        choices=AUGMENT_LEVELS,
         default="strong",
-        help="strong: low light, blur, pose, occlusion (default); mild: mirror, small pose/light; none",
+        help="strong: low light, blur, pose, occlusion (default); pose: move + mirror every image; "
+        "mild: mirror, small pose/light; none",
     )
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<arch>-s<seed>)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint or run folder to continue")

@@ -18,7 +18,7 @@ from engines.preprocess import face_crop_128
 
 IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
 SPLIT_POLICIES = ("none", "orl", "random")
-AUGMENT_LEVELS = ("none", "mild", "strong")
+AUGMENT_LEVELS = ("none", "mild", "pose", "strong")
 
 
 @dataclass
@@ -192,9 +192,15 @@ class Augmenter:
 
 def make_augmenter(level: str) -> Augmenter | None:
     """'strong': every weakness at once (low light, blur, pose, occlusion), for robust deployment models;
+    'pose': every image moved (rotation, scale, shift) and half of them mirrored, nothing else: the
+    regulariser that lets the recipe CNN's 12.8M-weight dense layer generalise from 5 images per person;
     'mild': mirror, small pose and light changes only, which converges in fewer epochs; 'none'."""
     if level == "none":
         return None
+    if level == "pose":
+        return Augmenter(
+            p_light=0.0, p_blur=0.0, p_affine=1.0, p_flip=0.5, p_erase=0.0, max_rotate_deg=5.0, max_shift=0.05
+        )
     if level == "mild":
         return Augmenter(
             p_light=0.3, p_blur=0.0, p_affine=0.5, p_flip=0.5, p_erase=0.0, max_rotate_deg=5.0, max_shift=0.03

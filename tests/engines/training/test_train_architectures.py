@@ -34,6 +34,18 @@ def test_seed_cnn_is_the_recipe():
     assert [d.out_features for d in dense] == [512, 7]
 
 
+def test_seed_cnn_starts_from_the_recipes_keras_defaults():
+    """Glorot-uniform weights and zero biases, not PyTorch's narrower default (which trained worse)."""
+    model = build_model("seed-cnn", 7)
+    for layer in [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]:
+        w = layer.weight.detach()
+        fan_in = w[0].numel()
+        fan_out = w.shape[0] * (w[0, 0].numel() if w.dim() > 2 else 1)
+        glorot = (6.0 / (fan_in + fan_out)) ** 0.5
+        assert float(w.abs().max()) <= glorot and float(w.abs().max()) > 0.9 * glorot, layer
+        assert float(layer.bias.abs().max()) == 0.0, layer
+
+
 def test_seed_lstm_is_the_recipe():
     model = build_model("seed-lstm", 4)
     lstms = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engines.errors import FacestreamError
-from engines.training.data import Augmenter, apply_split, load_image_folder, split_by_file_index
+from engines.training.data import Augmenter, apply_split, load_image_folder, make_augmenter, split_by_file_index
 
 ORL = Path(__file__).resolve().parents[4] / "shared" / "data" / "orl_att_faces"
 
@@ -93,6 +93,21 @@ def test_augmenter_changes_images_reproducibly(tiny_dataset):
     assert 0.0 <= a.min() and a.max() <= 1.0
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - tiny_dataset.images[:4]).mean() > 0.01
+
+
+def test_pose_level_moves_every_image_and_keeps_its_light():
+    img = np.zeros((128, 128), np.float32)
+    img[40:90, 30:70] = 0.8  # an off-centre block: any rotation, shift or mirror moves it
+    aug = make_augmenter("pose")
+    outs = [aug(img, np.random.default_rng(s)) for s in range(20)]
+    assert all(np.abs(o - img).mean() > 1e-3 for o in outs), "an image went through unchanged"
+    assert all(abs(o.max() - 0.8) < 0.05 for o in outs), "pose augmentation must not change the light"
+    mirrored = sum(o[:, :64].sum() < o[:, 64:].sum() for o in outs)
+    assert 3 <= mirrored <= 17, f"about half should be mirrored, got {mirrored}/20"
+
+
+def test_unknown_augmentation_level_is_named():
+    assert "unknown augmentation level 'heavy'" in one_line_error(make_augmenter, "heavy")
 
 
 def test_low_light_darkens():
