@@ -24,15 +24,29 @@ IMAGE_SIZE = 128
 
 
 def keras_init(model: nn.Module) -> None:
-    """The recipe's framework defaults (Keras): Glorot-uniform weights and zero biases for Conv and Dense.
+    """The recipe's framework defaults (Keras) for the seed models: Glorot-uniform Conv/Dense weights and
+    LSTM input weights, orthogonal LSTM recurrent weights per gate, zero biases except the LSTM forget
+    gate's (1, ``unit_forget_bias``).
 
-    PyTorch's default draws the 12.8M-weight dense layer of the seed CNN 2.4x narrower; on ORL the Keras
-    defaults train to a better optimum (98.0% vs 96.5% with the same seed, data and augmentation)."""
+    PyTorch's defaults draw the seed CNN's 12.8M-weight dense layer 2.4x narrower; on ORL the Keras
+    defaults trained to 98.0% vs 96.5% (CNN) and 82.0% vs 77.5% (LSTM), same seed, data and augmentation."""
     for mod in model.modules():
         if isinstance(mod, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(mod.weight)
             if mod.bias is not None:
                 nn.init.zeros_(mod.bias)
+        elif isinstance(mod, nn.LSTM):
+            for name, param in mod.named_parameters():
+                gates = param.data.chunk(4, 0)  # PyTorch gate order: input, forget, cell, output
+                if name.startswith("weight_ih"):
+                    nn.init.xavier_uniform_(param)  # over all four gates, as Keras's (input, 4 * units) kernel
+                elif name.startswith("weight_hh"):
+                    for g in gates:
+                        nn.init.orthogonal_(g)
+                else:
+                    nn.init.zeros_(param)
+                    if name.startswith("bias_ih"):
+                        gates[1].fill_(1.0)
 
 
 def _rows_seq_major(x: torch.Tensor) -> torch.Tensor:
@@ -68,6 +82,7 @@ class SeedLSTM(nn.Module):
         self.lstm1 = nn.LSTM(IMAGE_SIZE, hidden)  # batch_first=False: ONNX layout=0
         self.lstm2 = nn.LSTM(hidden, hidden)
         self.fc = nn.Linear(hidden, num_classes)
+        keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seq, _ = self.lstm1(_rows_seq_major(x))

@@ -46,6 +46,19 @@ def test_seed_cnn_starts_from_the_recipes_keras_defaults():
         assert float(layer.bias.abs().max()) == 0.0, layer
 
 
+def test_seed_lstm_starts_from_the_recipes_keras_defaults():
+    model = build_model("seed-lstm", 7)
+    for lstm in (model.lstm1, model.lstm2):
+        w_ih, w_hh = lstm.weight_ih_l0.detach(), lstm.weight_hh_l0.detach()
+        glorot = (6.0 / sum(w_ih.shape)) ** 0.5
+        assert 0.9 * glorot < float(w_ih.abs().max()) <= glorot
+        for gate in w_hh.chunk(4, 0):  # orthogonal recurrent weights
+            torch.testing.assert_close(gate @ gate.T, torch.eye(gate.shape[0]), atol=1e-4, rtol=0)
+        bias = lstm.bias_ih_l0.detach().chunk(4)
+        assert [float(b.abs().max()) for b in bias] == [0.0, 1.0, 0.0, 0.0]  # unit forget bias
+        assert float(bias[1].min()) == 1.0 and float(lstm.bias_hh_l0.detach().abs().max()) == 0.0
+
+
 def test_seed_lstm_is_the_recipe():
     model = build_model("seed-lstm", 4)
     lstms = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
