@@ -58,8 +58,30 @@ def to_onnx(model: nn.Module, opset: int = OPSET) -> onnx.ModelProto:
     with warnings.catch_warnings():  # tracer notes about the RNN/shape ops are expected and verified below
         warnings.simplefilter("ignore")
         _export(head, dummy, buf, names, opset)
-    proto = onnx.load_from_string(buf.getvalue())
+    proto = inline_initializer_identities(onnx.load_from_string(buf.getvalue()))
     onnx.checker.check_model(proto)
+    return proto
+
+
+def inline_initializer_identities(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Give each consumer of a de-duplicated weight its own copy instead of an ``Identity`` of it.
+
+    The exporter shares identical initializers (e.g. the seed LSTM's two equal starting biases) through
+    Identity nodes; the FP16 converter then casts the shared weight but not the Identity's output, which
+    feeds an op kept in FP32, and the FP16 graph no longer type-checks."""
+    inits = {i.name: i for i in proto.graph.initializer}
+    outputs = {o.name for o in proto.graph.output}
+    keep = []
+    for node in proto.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits and node.output[0] not in outputs:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            proto.graph.initializer.append(copy)
+        else:
+            keep.append(node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(keep)
     return proto
 
 
