@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from engines.errors import FacestreamError
-from engines.training.data import Augmenter, apply_split, load_image_folder, make_augmenter, split_by_file_index
+from engines.training.data import (
+    Augmenter,
+    apply_split,
+    load_image_folder,
+    make_augmenter,
+    split_by_file_index,
+)
 
 ORL = Path(__file__).resolve().parents[4] / "shared" / "data" / "orl_att_faces"
 
