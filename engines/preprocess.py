@@ -11,12 +11,12 @@ import numpy as np
 CROP_SIZE = 128
 
 
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """BGR (H,W,3) or grey (H,W) uint8 -> grey (H,W) uint8."""
+def to_grey(image: np.ndarray, order: str = "bgr") -> np.ndarray:
+    """BGR (or RGB, ``order``) (H,W,3) or grey (H,W) uint8 -> grey (H,W) uint8."""
     if image.ndim == 2:
         return image
     if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if order == "rgb" else cv2.COLOR_BGR2GRAY)
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     raise ValueError(f"expected an image of shape (H,W), (H,W,1) or (H,W,3), got {image.shape}")
@@ -33,15 +33,22 @@ def clip_box(box: tuple[float, float, float, float], width: int, height: int) ->
 
 
 def face_crop_128(
-    image: np.ndarray, box: tuple[float, float, float, float] | None = None, size: int = CROP_SIZE
+    image: np.ndarray,
+    box: tuple[float, float, float, float] | None = None,
+    size: int = CROP_SIZE,
+    order: str = "bgr",
 ) -> np.ndarray:
-    """Crop ``box`` (x1,y1,x2,y2; whole image if None), resize to size x size, grey, scale to [0,1] float32."""
-    grey = to_grey(image)
+    """Crop ``box`` (x1,y1,x2,y2; whole image if None), resize to size x size, grey, scale to [0,1] float32.
+
+    Colour ``image`` is BGR (OpenCV frames) or RGB (``order``); only the crop is converted, never the frame."""
+    if order not in ("bgr", "rgb"):
+        raise ValueError(f"order must be 'bgr' or 'rgb', got {order!r}")
     if box is not None:
-        x1, y1, x2, y2 = clip_box(box, grey.shape[1], grey.shape[0])
+        x1, y1, x2, y2 = clip_box(box, image.shape[1], image.shape[0])
         if x2 - x1 < 2 or y2 - y1 < 2:
-            raise ValueError(f"face box {box} is empty inside a {grey.shape[1]}x{grey.shape[0]} image")
-        grey = grey[y1:y2, x1:x2]
+            raise ValueError(f"face box {box} is empty inside a {image.shape[1]}x{image.shape[0]} image")
+        image = image[y1:y2, x1:x2]
+    grey = to_grey(image, order)
     interp = cv2.INTER_AREA if grey.shape[0] > size else cv2.INTER_LINEAR
     crop = cv2.resize(grey, (size, size), interpolation=interp)
     return crop.astype(np.float32) / 255.0

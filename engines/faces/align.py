@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from engines.preprocess import CROP_SIZE, face_crop_128
@@ -170,10 +169,6 @@ def grey_crop_128(image: np.ndarray, face: np.ndarray | tuple, order: str = "bgr
     ``face`` is either 5 landmarks (the crop is dlib's chip square, padding 0.25, without rotation) or a box
     (x1, y1, x2, y2). ``order`` says whether a colour ``image`` is BGR (OpenCV frames) or RGB.
     """
-    if order not in ("bgr", "rgb"):
-        raise ValueError(f"order must be 'bgr' or 'rgb', got {order!r}")
-    if image.ndim == 3 and image.shape[2] == 3 and order == "rgb":
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     arr = np.asarray(face, np.float64)
     if arr.shape == (5, 2):
         (left, top, right, bottom), _ = chip_rect(arr, CROP_SIZE, 0.25)
@@ -182,4 +177,4 @@ def grey_crop_128(image: np.ndarray, face: np.ndarray | tuple, order: str = "bgr
         box = tuple(float(v) for v in arr)
     else:
         raise ValueError(f"face must be 5 landmarks (5, 2) or a box (4,), got shape {arr.shape}")
-    return face_crop_128(image, box)
+    return face_crop_128(image, box, order=order)
