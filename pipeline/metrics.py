@@ -47,6 +47,10 @@ HEARTBEATS_MISSED = Counter(
 STAGE_UP = Gauge("facestream_stage_up", "1 while the stage's main loop runs", ["stage"])
 STAGE_RESTARTS = Counter("facestream_stage_restarts_total", "Stage restarts by the supervisor", ["stage"])
 FACES_DETECTED = Counter("facestream_faces_detected_total", "Faces detected", ["stream"])
+FACES_IDENTIFIED = Counter(
+    "facestream_faces_identified_total", "Track identifications emitted, known people vs unknown faces",
+    ["stream", "kind"],
+)
 SINK_EVENTS = Counter("facestream_sink_events_written_total", "Records written by the sink", ["kind"])
 SINK_WRITE_ERRORS = Counter(
     "facestream_sink_write_errors_total", "Records the sink could not write (disk full, bad path)", ["reason"]

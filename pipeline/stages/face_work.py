@@ -18,16 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prometheus_client import Counter
 
+from .. import metrics as m
 from ..config import PipelineConfig
 
 FrameIn = tuple[str, int, int, np.ndarray, float]
-
-FACES_IDENTIFIED = Counter(
-    "facestream_faces_identified_total", "Track identifications emitted, known people vs unknown faces",
-    ["stream", "kind"],
-)
 
 
 class FaceWork:
@@ -120,7 +115,7 @@ class FaceWork:
         d = {k: (_finite(v) if isinstance(v, float) else v) for k, v in e.to_dict().items()}
         if d.get("kind") in ("identified", "identity_changed"):
             known = d.get("name") is not None
-            FACES_IDENTIFIED.labels(d.get("stream_id", ""), "known" if known else "unknown").inc()
+            m.FACES_IDENTIFIED.labels(d.get("stream_id", ""), "known" if known else "unknown").inc()
         return d
 
     def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[dict[str, Any]]:
