@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -103,26 +104,27 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def predict_probs(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities (N, classes) for (N, 128, 128) images, in eval mode."""
+def _predict(model: nn.Module, images: np.ndarray, head: Callable[[torch.Tensor], torch.Tensor],
+             batch_size: int) -> list[np.ndarray]:
+    """``head`` over (N, 128, 128) images in batches, in eval mode, on the model's device."""
     model.eval()
     device = _device_of(model)
     out = []
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size], dtype=np.float32))[:, None]
-        out.append(torch.softmax(model(x.to(device)), dim=1).cpu().numpy())
+        out.append(head(x.to(device)).cpu().numpy())
+    return out
+
+
+def predict_probs(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities (N, classes) for (N, 128, 128) images, in eval mode."""
+    out = _predict(model, images, lambda x: torch.softmax(model(x), dim=1), batch_size)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-@torch.no_grad()
 def predict_embeddings(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    model.eval()
-    device = _device_of(model)
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size], dtype=np.float32))[:, None]
-        out.append(model.embed(x.to(device)).cpu().numpy())
-    return np.concatenate(out)
+    """The embedding model's L2-normalised embeddings (N, D) for (N, 128, 128) images, in eval mode."""
+    return np.concatenate(_predict(model, images, model.embed, batch_size))
 
 
 def calibrate_unknown_threshold(probs: np.ndarray, labels: np.ndarray, accept: float = ACCEPT_KNOWN) -> float:
