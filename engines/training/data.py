@@ -18,7 +18,6 @@ from engines.preprocess import face_crop_128
 
 IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
 SPLIT_POLICIES = ("none", "orl", "random")
-AUGMENT_LEVELS = ("none", "mild", "pose", "strong")
 
 
 @dataclass
@@ -190,21 +189,23 @@ class Augmenter:
         return np.stack([self(img, rng) for img in images])
 
 
+# Augmentation levels (``--augment``): Augmenter settings over its defaults ('strong'); 'none' is no augmenter.
+# 'strong': every weakness at once (low light, blur, pose, occlusion), for robust deployment models;
+# 'pose': every image moved (rotation, scale, shift) and half of them mirrored, nothing else: the regulariser
+#   that lets the recipe CNN's 12.8M-weight dense layer generalise from 5 images per person;
+# 'mild': mirror, small pose and light changes on some images only.
+AUGMENT_PRESETS: dict[str, dict[str, float] | None] = {
+    "none": None,
+    "mild": {"p_light": 0.3, "p_blur": 0.0, "p_affine": 0.5, "p_erase": 0.0, "max_rotate_deg": 5.0, "max_shift": 0.03},
+    "pose": {"p_light": 0.0, "p_blur": 0.0, "p_affine": 1.0, "p_erase": 0.0, "max_rotate_deg": 5.0, "max_shift": 0.05},
+    "strong": {},
+}
+AUGMENT_LEVELS = tuple(AUGMENT_PRESETS)
+
+
 def make_augmenter(level: str) -> Augmenter | None:
-    """'strong': every weakness at once (low light, blur, pose, occlusion), for robust deployment models;
-    'pose': every image moved (rotation, scale, shift) and half of them mirrored, nothing else: the
-    regulariser that lets the recipe CNN's 12.8M-weight dense layer generalise from 5 images per person;
-    'mild': mirror, small pose and light changes only, which converges in fewer epochs; 'none'."""
-    if level == "none":
-        return None
-    if level == "pose":
-        return Augmenter(
-            p_light=0.0, p_blur=0.0, p_affine=1.0, p_flip=0.5, p_erase=0.0, max_rotate_deg=5.0, max_shift=0.05
-        )
-    if level == "mild":
-        return Augmenter(
-            p_light=0.3, p_blur=0.0, p_affine=0.5, p_flip=0.5, p_erase=0.0, max_rotate_deg=5.0, max_shift=0.03
-        )
-    if level == "strong":
-        return Augmenter()
-    raise FacestreamError(f"unknown augmentation level {level!r} (choose from: {', '.join(AUGMENT_LEVELS)})")
+    """The augmenter of a level of :data:`AUGMENT_PRESETS`; None for 'none'."""
+    if level not in AUGMENT_PRESETS:
+        raise FacestreamError(f"unknown augmentation level {level!r} (choose from: {', '.join(AUGMENT_LEVELS)})")
+    preset = AUGMENT_PRESETS[level]
+    return None if preset is None else Augmenter(**preset)
