@@ -286,8 +286,12 @@ class Stage:
         self.flush_stream(item.stream)
         self.merge_drops(item)
         if first:
+            self.stream_ended(item)
             self.eos_done[item.stream] = item
         self.forward_eos(self.eos_done[item.stream], wait=first)
+
+    def stream_ended(self, item: Item) -> None:
+        """Hook: a stream's first end of stream, after its frames were processed, before it goes on."""
 
     def forward_eos(self, item: Item, wait: bool = True) -> None:
         """Send end-of-stream on; the first time it waits for the hop like a lossless frame."""

@@ -51,13 +51,12 @@ class InferenceStage(Stage):
             self.encoder.attach(it, it.data if self.cfg.sink.video else None, is_lossless(it), self.stop_event.is_set)
         self.send_items(MSG_RESULT, ok)
 
-    def on_eos(self, item: Item) -> None:
-        self.flush_stream(item.stream)
-        if item.stream not in self.eos_done and self.work is not None:
+    def stream_ended(self, item: Item) -> None:
+        """The stream's open tracks end with it: their 'ended' events travel on the end of stream."""
+        if self.work is not None:
             events = self.work.end_stream(item.stream, item.seq, time.time_ns())
             if events:
                 item.meta["events"] = events
-        super().on_eos(item)
 
     def teardown(self) -> None:
         if self.work is not None:
