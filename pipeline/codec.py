@@ -30,7 +30,7 @@ class PayloadEncoder:
             if not ok:
                 raise RuntimeError("JPEG encoding failed")
             item.payload = Payload(ENC_JPEG, tuple(array.shape), "uint8", int(buf.nbytes))
-            item.data = buf.tobytes()
+            item.data = buf  # wire.encode sends the array as it is
         elif self.shm is not None:
             desc = self.shm.write(array, wait, should_stop)
             item.payload = Payload(ENC_SHM, tuple(array.shape), str(array.dtype), int(array.nbytes), desc)

@@ -20,9 +20,11 @@ def blur_box(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
         img[y1:y2, x1:x2] = cv2.GaussianBlur(roi, (k, k), 0)
 
 
-def annotate(bgr: np.ndarray, faces: list[dict[str, Any]], scale: float, blur_unknown: bool) -> np.ndarray:
-    """Draw (or blur) faces; ``faces`` boxes are in source pixels, the frame is ``scale`` x source."""
-    out = bgr.copy()
+def annotate(bgr: np.ndarray, faces: list[dict[str, Any]], scale: float, blur_unknown: bool,
+             copy: bool = True) -> np.ndarray:
+    """Draw (or blur) faces; ``faces`` boxes are in source pixels, the frame is ``scale`` x source.
+    ``copy=False`` draws into ``bgr`` itself (for a frame the caller made for this)."""
+    out = bgr.copy() if copy else bgr
     h, w = out.shape[:2]
     for f in faces:
         x1, y1, x2, y2 = (int(round(v * scale)) for v in f["box"])
@@ -49,7 +51,8 @@ class VideoWriters:
         self.writers: dict[str, tuple[cv2.VideoWriter, tuple[int, int]]] = {}
 
     def write(self, stream: str, rgb: np.ndarray, faces: list[dict[str, Any]], scale: float) -> None:
-        bgr = annotate(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), faces, scale, self.blur_unknown)
+        bgr = annotate(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), faces, scale, self.blur_unknown,
+                       copy=False)  # cvtColor made a new frame already
         entry = self.writers.get(stream)
         if entry is None:
             path = self.out_dir / f"{stream}.mp4"
