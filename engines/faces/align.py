@@ -106,9 +106,9 @@ def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.zeros((*x.shape, 3), np.uint8)
     x0c, y0c = np.clip(x0, 0, w - 2), np.clip(y0, 0, h - 2)
     fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    src = img.astype(np.float64)
-    tl, tr = src[y0c, x0c], src[y0c, x0c + 1]
-    bl, br = src[y0c + 1, x0c], src[y0c + 1, x0c + 1]
+    f64 = np.float64  # only the gathered pixels are converted, not the whole region
+    tl, tr = img[y0c, x0c].astype(f64), img[y0c, x0c + 1].astype(f64)
+    bl, br = img[y0c + 1, x0c].astype(f64), img[y0c + 1, x0c + 1].astype(f64)
     val = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
     out = np.clip(val, 0, 255).astype(np.uint8)  # truncation, as dlib's assign_pixel
     out[~inside] = 0
