@@ -52,6 +52,9 @@ class Matcher:
         self.threshold = threshold
         self.top_k = max(1, top_k)
         self.reject_similarity = reject_similarity
+        # Fixed for this snapshot: which gallery rows are whose, and each name's column.
+        self._rows = [np.flatnonzero(snapshot.owner == p) for p in range(len(snapshot.names))]
+        self._index = {n: i for i, n in enumerate(snapshot.names)}
 
     @property
     def size(self) -> int:
@@ -59,16 +62,18 @@ class Matcher:
 
     def person_scores(self, probes: np.ndarray) -> np.ndarray:
         """(N, D) probes -> (N, P) per-person top-k mean cosine; -inf for people without embeddings."""
+        return self._person_scores(l2_normalise(np.atleast_2d(probes)))
+
+    def _person_scores(self, probes: np.ndarray) -> np.ndarray:
         snap = self.snapshot
-        probes = l2_normalise(np.atleast_2d(probes))
         out = np.full((len(probes), len(snap.names)), -np.inf, dtype=np.float32)
         if not len(snap.vectors):
             return out
         sims = probes @ snap.vectors.T  # (N, M)
-        for p in range(len(snap.names)):
-            cols = sims[:, snap.owner == p]
-            if cols.shape[1] == 0:
+        for p, rows in enumerate(self._rows):
+            if not len(rows):
                 continue
+            cols = sims[:, rows]
             k = min(self.top_k, cols.shape[1])
             top = -np.sort(-cols, axis=1)[:, :k]
             out[:, p] = top.mean(axis=1)
@@ -77,13 +82,12 @@ class Matcher:
     def _rejected_mask(self, probes: np.ndarray, refs: list[str | None]) -> np.ndarray:
         snap = self.snapshot
         mask = np.zeros((len(probes), len(snap.names)), dtype=bool)
-        index = {n: i for i, n in enumerate(snap.names)}
         for i, ref in enumerate(refs):
             for name in snap.rejection_refs.get(ref or "", ()):
-                if name in index:
-                    mask[i, index[name]] = True
+                if name in self._index:
+                    mask[i, self._index[name]] = True
         if len(snap.rejection_vectors):
-            sims = l2_normalise(probes) @ snap.rejection_vectors.T
+            sims = probes @ snap.rejection_vectors.T  # probes are unit length (match_many)
             hit_rows, hit_cols = np.nonzero(sims >= self.reject_similarity)
             mask[hit_rows, snap.rejection_owner[hit_cols]] = True
         return mask
@@ -94,7 +98,8 @@ class Matcher:
         refs = refs if refs is not None else [None] * len(probes)
         if self.size == 0:
             return [MatchResult(None, float("-inf"), None, 0.0) for _ in probes]
-        scores = self.person_scores(probes)
+        probes = l2_normalise(probes)
+        scores = self._person_scores(probes)
         scores[self._rejected_mask(probes, refs)] = -np.inf
         results = []
         for row in scores:
