@@ -272,7 +272,7 @@ class TensorRTBackend:
         for name, view in outputs.items():
             axis = self._out_axes.get(name)
             if real_batch is not None and axis is not None and view.shape[axis] != real_batch:
-                view = np.take(view, np.arange(real_batch), axis=axis)
+                view = view[(slice(None),) * axis + (slice(0, real_batch),)]  # a view: one copy below
             result[name] = np.array(view)  # copy out of the pinned buffer the next call overwrites
         return result
 
