@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import Counter
 
+from .gallery import l2_normalise
+
 EMBEDDINGS_COMPUTED = Counter(
     "facestream_embeddings_computed_total",
     "Face embeddings computed, by why the scheduler asked for them",
@@ -95,8 +97,7 @@ class RecognitionScheduler:
         """Record a computed embedding; returns True when it drifted from the previous one."""
         st = self._tracks.setdefault(key, _TrackSchedule())
         st.pending = False
-        emb = np.asarray(embedding, dtype=np.float32)
-        emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+        emb = l2_normalise(embedding)
         drifted = False
         if st.last_embedding is not None:
             distance = 1.0 - float(emb @ st.last_embedding)
