@@ -113,6 +113,8 @@ class UnknownClusters:
         cluster.members.append((quality, emb))
         cluster.members.sort(key=lambda m: -m[0])
         del cluster.members[MEMBERS_KEPT:]
+        if not any(v is emb for _, v in cluster.members):
+            return  # not among the best shots: the stored members stay as they are
         g.db.execute("DELETE FROM unknown_members WHERE unknown_id=?", (cluster.unknown_id,))
         g.db.executemany(
             "INSERT INTO unknown_members(unknown_id, vector, quality) VALUES (?, ?, ?)",
