@@ -6,8 +6,6 @@ their reader when the buffer is full, so a file is never read faster than the pi
 
 from __future__ import annotations
 
-import collections
-import queue
 import threading
 import time
 
@@ -16,6 +14,7 @@ from ..config import PipelineConfig
 from ..sources import open_source
 from ..sources.base import Source, SourceFrame
 from ..sources.config import SourceConfig
+from ..sources.frame_buffer import FrameBuffer
 from ..wire import MSG_FRAME, Item
 from .base import LOSSLESS, POLICY_KEY, Stage
 
@@ -23,41 +22,29 @@ _END = object()
 
 
 class StreamBuffer:
-    """Frames between a reader thread and the send loop, bounded either way."""
+    """One source's frames on their way to the send loop (a :class:`FrameBuffer`: latest-frame or lossless),
+    with what the loop needs besides: frames dropped as stale since it last looked, the end, the error."""
 
     def __init__(self, cfg: SourceConfig):
         self.cfg = cfg
         self.lossless = cfg.policy == LOSSLESS
-        self.q: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
-        self.latest: collections.deque = collections.deque()
+        self.frames: FrameBuffer[SourceFrame | object] = FrameBuffer(
+            cfg.queue_size, drop_oldest=not self.lossless, on_drop=self._dropped
+        )
         self.lock = threading.Lock()
         self.stale = 0
         self.ended = False
         self.error = ""
 
-    def put(self, frame: SourceFrame | object, stop: threading.Event) -> None:
-        if self.lossless or frame is _END:
-            while not stop.is_set():
-                try:
-                    self.q.put(frame, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-            return
+    def _dropped(self) -> None:
         with self.lock:
-            self.latest.append(frame)
-            while len(self.latest) > self.cfg.queue_size:
-                self.latest.popleft()
-                self.stale += 1
+            self.stale += 1
+
+    def put(self, frame: SourceFrame | object, stop: threading.Event) -> None:
+        self.frames.put(frame, stop)
 
     def get(self) -> SourceFrame | object | None:
-        with self.lock:
-            if self.latest:
-                return self.latest.popleft()
-        try:
-            return self.q.get_nowait()
-        except queue.Empty:
-            return None
+        return self.frames.get(0)
 
     def take_stale(self) -> int:
         with self.lock:
