@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engines.training.baselines import BASELINES  # noqa: E402
-from engines.training.data import AUGMENT_LEVELS, FaceDataset, apply_split, load_image_folder  # noqa: E402
+from facestream.engines.training.baselines import BASELINES  # noqa: E402
+from facestream.engines.training.data import AUGMENT_LEVELS, FaceDataset, apply_split, load_image_folder  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 ORL = DATA / "orl_att_faces"
@@ -70,14 +70,14 @@ def run_deep(
     device: str,
     augment: str,
 ) -> dict:
-    from engines.training.train import (
+    from facestream.engines.training.train import (
         ProgressBar,
         TrainConfig,
         load_checkpoint,
         model_from_checkpoint,
         predict_probs,
     )
-    from engines.training.train import train as train_model
+    from facestream.engines.training.train import train as train_model
 
     train, test = data
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +107,7 @@ def ort_ms_per_face(model, images: np.ndarray) -> dict:
     """ONNX Runtime (CPU, 2 threads) latency: batch 1 and batch 32, in ms per face."""
     import onnxruntime as ort
 
-    from engines.training.onnx_export import to_onnx
+    from facestream.engines.training.onnx_export import to_onnx
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2

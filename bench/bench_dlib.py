@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 import dlib  # noqa: E402
 
-from engines.dlib_import import import_dlib_models, model_file  # noqa: E402
-from engines.faces.detector import FaceDetector, HogDetector  # noqa: E402
-from engines.faces.embedder import FaceEmbedder  # noqa: E402
-from engines.store import ModelStore  # noqa: E402
+from facestream.engines.dlib_import import import_dlib_models, model_file  # noqa: E402
+from facestream.engines.faces.detector import FaceDetector, HogDetector  # noqa: E402
+from facestream.engines.faces.embedder import FaceEmbedder  # noqa: E402
+from facestream.engines.store import ModelStore  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 LFW = DATA / "lfw_subset_10x10"

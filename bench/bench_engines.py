@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engines.runtime import load_model  # noqa: E402
-from engines.store import ModelStore  # noqa: E402
+from facestream.engines.runtime import load_model  # noqa: E402
+from facestream.engines.store import ModelStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 EMBEDDER, DETECTOR = "dlib-resnet-embedder", "dlib-mmod-detector"
@@ -53,7 +53,7 @@ def median_seconds(fn, repeats: int) -> float:
 def ensure_store(path: Path | None, tmp: str) -> ModelStore:
     store = ModelStore(path) if path else ModelStore(Path(tmp) / "models")
     if not (store.has(EMBEDDER) and store.has(DETECTOR)):
-        from engines.dlib_import import import_dlib_models
+        from facestream.engines.dlib_import import import_dlib_models
 
         store = ModelStore(Path(tmp) / "models")
         import_dlib_models(store)

@@ -76,7 +76,7 @@ def facestream_run(video: str) -> dict:
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(tmp / "c.yaml")], cwd=REPO,
+    r = subprocess.run([sys.executable, "-m", "facestream.pipeline.cli", "run", str(tmp / "c.yaml")], cwd=REPO,
                        capture_output=True, text=True, timeout=1800)
     wall = time.perf_counter() - t0
     if r.returncode != 0:

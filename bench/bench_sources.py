@@ -27,8 +27,8 @@ from prometheus_client import REGISTRY
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.sources import SourceConfig, open_source  # noqa: E402
-from pipeline.sources.pyav_capture import pyav_available  # noqa: E402
+from facestream.pipeline.sources import SourceConfig, open_source  # noqa: E402
+from facestream.pipeline.sources.pyav_capture import pyav_available  # noqa: E402
 from tests.support.rtsp import RtspServer, free_port, missing_reason  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -41,7 +41,7 @@ def _throughput(cfg: SourceConfig) -> tuple[int, float]:
 
 
 def _video(path: Path, n: int = 300) -> Path:
-    from pipeline.sources.demo import DemoSource
+    from facestream.pipeline.sources.demo import DemoSource
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (640, 360))
     for i in range(n):

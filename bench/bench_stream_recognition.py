@@ -25,9 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.recognition.engine import RecognizerConfig, StreamRecognizer, recognise_frames  # noqa: E402
-from pipeline.recognition.events import EventKind  # noqa: E402
-from pipeline.recognition.gallery import Gallery  # noqa: E402
+from facestream.pipeline.recognition.events import EventKind  # noqa: E402
+from facestream.pipeline.recognition.gallery import Gallery  # noqa: E402
+from facestream.pipeline.recognition.stream_recognizer import (  # noqa: E402
+    RecognizerConfig,
+    StreamRecognizer,
+    recognise_frames,
+)
 
 VIDEO = ROOT.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
 RESULTS = ROOT / "bench" / "results"
@@ -45,8 +49,8 @@ def main() -> int:
         return 2
     import cv2
 
-    from engines.faces.analyzer import FaceAnalyzer
-    from pipeline.recognition.temporal import make_aggregator
+    from facestream.engines.faces.analyzer import FaceAnalyzer
+    from facestream.pipeline.recognition.temporal import make_aggregator
 
     opts = {"upsample": args.upsample} if args.detector == "hog" else {}
     analyzer = FaceAnalyzer(detector=args.detector, **opts)

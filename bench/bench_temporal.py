@@ -33,10 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engines.training.temporal_data import EmbeddingBank, build_bank, sample_track  # noqa: E402
-from pipeline.recognition.gallery import l2_normalise  # noqa: E402
-from pipeline.recognition.matcher import calibrate_threshold  # noqa: E402
-from pipeline.recognition.temporal import MeanPool, QualityWeightedMean, make_aggregator  # noqa: E402
+from facestream.engines.training.temporal_data import EmbeddingBank, build_bank, sample_track  # noqa: E402
+from facestream.pipeline.recognition.gallery import l2_normalise  # noqa: E402
+from facestream.pipeline.recognition.matcher import calibrate_threshold  # noqa: E402
+from facestream.pipeline.recognition.temporal import MeanPool, QualityWeightedMean, make_aggregator  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 FOLDERS = {"orl": DATA / "orl_att_faces", "lfw": DATA / "lfw_subset_10x10"}
@@ -170,8 +170,8 @@ def main() -> int:
         return 2
     import torch
 
-    from engines.store import ModelStore
-    from engines.training.temporal import TrainConfig, export_to_store, train_head
+    from facestream.engines.store import ModelStore
+    from facestream.engines.training.temporal import TrainConfig, export_to_store, train_head
 
     torch.set_num_threads(2)
     steps = args.steps or (150 if args.quick else 1500)

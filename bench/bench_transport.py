@@ -44,8 +44,8 @@ def _sender(method: str, endpoint: str, shape: tuple[int, int], total: int) -> N
         for i in range(total):
             s.send_image("cam", frames[i % len(frames)])
     else:
-        from pipeline.codec import PayloadEncoder
-        from pipeline.wire import MSG_FRAME, Item, Message, encode
+        from facestream.pipeline.codec import PayloadEncoder
+        from facestream.pipeline.wire import MSG_FRAME, Item, Message, encode
 
         enc = PayloadEncoder({"shm": "shm", "jpeg": "jpeg"}.get(method.split("-")[0], "raw"), 90, "bench", 16)
         ctx = zmq.Context()
@@ -73,8 +73,8 @@ def _receive(method: str, endpoint: str, shape: tuple[int, int], total: int, war
         recv = lambda: hub.recv_image()[1]  # noqa: E731
         ack = hub.send_reply
     else:
-        from pipeline.codec import PayloadDecoder
-        from pipeline.wire import decode
+        from facestream.pipeline.codec import PayloadDecoder
+        from facestream.pipeline.wire import decode
 
         sock = ctx.socket(zmq.PULL)
         sock.setsockopt(zmq.RCVHWM, 8)

@@ -102,7 +102,7 @@ def main() -> int:
     }
     (tmp / "soak.yaml").write_text(yaml.safe_dump(cfg))
     log = open(tmp / "log.txt", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(tmp / "soak.yaml")], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "facestream.pipeline.cli", "run", str(tmp / "soak.yaml")], cwd=REPO,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     samples = []
     t0 = time.monotonic()

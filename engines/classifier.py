@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from .runtime import load_model
 from .store import ModelStore
 

@@ -1,4 +1,4 @@
-"""Engine self-test: ``python -m engines.gpu_check`` or ``facestream engines selftest``.
+"""Engine self-test: ``python -m facestream.engines.gpu_check`` or ``facestream engines selftest``.
 
 On a GPU box with TensorRT: builds each store model (into a throwaway engine dir unless --engine-dir), compares
 with ONNX Runtime, times batch 1/8/32, and exercises the cache (second load does not rebuild; a changed key
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facestream.errors import FacestreamError
+
 from .backends.select import gpu_status, tensorrt_status
 from .compare import compare_outputs, random_inputs
-from .errors import FacestreamError
 from .manifest import Manifest, ProfileSpec
 from .store import ModelStore
 
@@ -317,7 +318,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engines.gpu_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m facestream.engines.gpu_check", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from facestream.errors import FacestreamError
+
 from .backends import Backend
 from .backends.select import select_backend
-from .errors import FacestreamError
 from .manifest import Manifest
 from .metrics import BACKEND_INFO, BATCH_SIZE, INFER_SECONDS
 from .store import ModelNotFound, ModelStore

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from .manifest import Manifest, TensorSpec
 
 BATCH_AXIS_NAME = "batch"

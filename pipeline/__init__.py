@@ -1,3 +1,1 @@
-"""facestream pipeline: stages, wire protocol, transport, config, CLI and metrics."""
-
-__version__ = "0.1.0"
+"""facestream.pipeline: stages, wire protocol, transport, config, CLI and metrics."""

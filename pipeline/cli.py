@@ -11,19 +11,18 @@ import importlib
 import logging
 import sys
 
-from engines.errors import FacestreamError
-
-from . import __version__
+from facestream import __version__
+from facestream.errors import FacestreamError
 
 # Command modules; each exposes register(subparsers). A module that cannot import (an optional extra
 # missing) leaves its commands out and says why when called.
 COMMAND_MODULES = [
-    "pipeline.commands.run",
-    "engines.commands.engines_cmd",
-    "engines.commands.models_cmd",
-    "engines.training.commands",
-    "pipeline.commands.gallery",
-    "pipeline.commands.keys",
+    "facestream.pipeline.commands.run",
+    "facestream.engines.commands.engines_cmd",
+    "facestream.engines.commands.models_cmd",
+    "facestream.engines.training.commands",
+    "facestream.pipeline.commands.gallery",
+    "facestream.pipeline.commands.keys",
 ]
 
 

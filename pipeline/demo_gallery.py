@@ -32,8 +32,8 @@ def enrolment_view() -> np.ndarray:
 
 def ensure_demo_gallery(path: Path, models_dir: str = "") -> Path:
     """Create (once) a gallery at ``path`` holding the demo person; returns the path."""
-    from engines.faces.analyzer import FaceAnalyzer
-    from engines.store import ModelStore
+    from facestream.engines.faces.analyzer import FaceAnalyzer
+    from facestream.engines.store import ModelStore
 
     from .recognition.gallery import EnrolItem, Gallery
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
-from . import __version__
+from facestream import __version__
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import zmq
 from prometheus_client import Counter
 from zmq.auth.thread import ThreadAuthenticator
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import zmq
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from . import security
 from .config import PipelineConfig

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from ..manifest import Manifest
 from .batching import batch_axes, run_in_chunks
 

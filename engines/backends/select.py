@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
 
 BACKENDS = ("onnxruntime", "tensorrt")
 CUDA_SUCCESS = 0

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from ..manifest import Manifest
 from ..metrics import ENGINE_BUILD_SECONDS, ENGINE_BUILDS
 from ..trt.buffers import BufferSpec, batch_buckets, bucket_for, plan_buffers

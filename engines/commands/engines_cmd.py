@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from facestream.errors import FacestreamError
+
 from ..backends.select import select_backend, tensorrt_status
 from ..compare import compare_outputs, random_inputs, real_image_inputs
-from ..errors import FacestreamError
 from ..store import ModelStore
 from ..trt.cache import EngineCache
 from ..trt.profiles import ProfileConfig, parse_dim_option

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engines.store import ModelStore
+from facestream.engines.store import ModelStore
 
 
 def _store(args: argparse.Namespace) -> ModelStore:
@@ -12,7 +12,7 @@ def _store(args: argparse.Namespace) -> ModelStore:
 
 
 def cmd_import_dlib(args: argparse.Namespace) -> int:
-    from engines.dlib_import import import_dlib_models
+    from facestream.engines.dlib_import import import_dlib_models
 
     store = _store(args)
     for entry in import_dlib_models(store):

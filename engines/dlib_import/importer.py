@@ -14,10 +14,10 @@ from pathlib import Path
 
 import onnx
 
-from engines.errors import FacestreamError
-from engines.fp16 import convert_to_fp16
-from engines.manifest import Manifest, ProfileSpec, TensorSpec
-from engines.store import ModelEntry, ModelStore
+from facestream.engines.fp16 import convert_to_fp16
+from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
+from facestream.engines.store import ModelEntry, ModelStore
+from facestream.errors import FacestreamError
 
 from . import detector, embedder
 from .reader import read_dlib_net

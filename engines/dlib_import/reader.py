@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 
 class DlibFormatError(FacestreamError):

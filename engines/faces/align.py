@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from engines.preprocess import CROP_SIZE, face_crop_128
+from facestream.engines.preprocess import CROP_SIZE, face_crop_128
 
 # dlib's 5-point chip template (get_face_chip_details), in units of the chip's face square.
 TEMPLATE_5 = np.array(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.errors import FacestreamError
-from engines.store import ModelStore
+from facestream.engines.store import ModelStore
+from facestream.errors import FacestreamError
 
 from .align import face_chip
 from .detector import FaceDetector, HogDetector

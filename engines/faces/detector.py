@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engines.errors import FacestreamError
-from engines.store import ModelStore
+from facestream.engines.store import ModelStore
+from facestream.errors import FacestreamError
 
 from .models import ensure_dlib_models, load_onnx_model
 from .pyramid import build_tiled_pyramid, tiled_to_image
@@ -82,7 +82,7 @@ class FaceDetector:
         precision: str | None = None,
         **backend_opts,
     ):
-        from engines.dlib_import import DETECTOR_NAME
+        from facestream.engines.dlib_import import DETECTOR_NAME
 
         if pyramid not in PYRAMIDS:
             raise FacestreamError(f"unknown pyramid policy {pyramid!r} (choose from {', '.join(PYRAMIDS)})")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.errors import FacestreamError
-from engines.store import ModelStore
+from facestream.engines.store import ModelStore
+from facestream.errors import FacestreamError
 
 from .models import ensure_dlib_models, load_onnx_model
 
@@ -24,7 +24,7 @@ class FaceEmbedder:
         precision: str | None = None,
         **backend_opts,
     ):
-        from engines.dlib_import import EMBEDDER_NAME
+        from facestream.engines.dlib_import import EMBEDDER_NAME
 
         self.store = ensure_dlib_models(store)
         self.model = load_onnx_model(EMBEDDER_NAME, self.store, backend, precision, **backend_opts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 Box = tuple[float, float, float, float]
 
@@ -25,7 +25,7 @@ class LandmarkPredictor:
     def __init__(self, model_path: str | None = None):
         import dlib
 
-        from engines.dlib_import.importer import LANDMARKS5_FILE, model_file
+        from facestream.engines.dlib_import.importer import LANDMARKS5_FILE, model_file
 
         self._predictor = dlib.shape_predictor(str(model_path or model_file(LANDMARKS5_FILE)))
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from engines.store import ModelStore
+from facestream.engines.store import ModelStore
 
 log = logging.getLogger(__name__)
 
 
 def ensure_dlib_models(store: ModelStore | None = None) -> ModelStore:
     """Import dlib's detector and embedder into ``store`` if either is missing (logs one line when it does)."""
-    from engines.dlib_import import DETECTOR_NAME, EMBEDDER_NAME, import_dlib_models
+    from facestream.engines.dlib_import import DETECTOR_NAME, EMBEDDER_NAME, import_dlib_models
 
     store = store or ModelStore()
     if not (store.has(EMBEDDER_NAME) and store.has(DETECTOR_NAME)):
@@ -26,6 +26,6 @@ def load_onnx_model(
     name: str, store: ModelStore, backend: str = "auto", precision: str | None = None, **opts
 ):
     """``engines.runtime.load_model``; the object returned has ``.infer(array) -> dict`` and ``.manifest``."""
-    from engines.runtime import load_model
+    from facestream.engines.runtime import load_model
 
     return load_model(name, backend=backend, precision=precision, store=store, **opts)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 IMAGE_SIZE = 128
 

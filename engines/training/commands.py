@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engines.errors import FacestreamError
-from engines.training.data import AUGMENT_LEVELS
+from facestream.engines.training.data import AUGMENT_LEVELS
+from facestream.errors import FacestreamError
 
 # Kept here (not imported from architectures, which imports torch); a test checks they match.
 ARCH_NAMES = ("seed-cnn", "seed-lstm", "seed-attention", "cnn-bn", "bigru", "patch-transformer", "cosface")
@@ -167,8 +167,8 @@ def _predict_checkpoint(path: Path, images):
 
 
 def _predict_store(name: str, images, args: argparse.Namespace):
-    from engines.classifier import FaceClassifier
-    from engines.store import ModelStore
+    from facestream.engines.classifier import FaceClassifier
+    from facestream.engines.store import ModelStore
 
     from .evaluate import Predictions
 
@@ -211,7 +211,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _need_torch()
-    from engines.store import ModelStore
+    from facestream.engines.store import ModelStore
 
     from .export import MAX_DIFF_FP16, export_checkpoint
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engines.errors import FacestreamError
-from engines.preprocess import face_crop_128
+from facestream.engines.preprocess import face_crop_128
+from facestream.errors import FacestreamError
 
 IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
 SPLIT_POLICIES = ("none", "orl", "random")

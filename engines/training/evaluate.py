@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .data import FaceDataset
 

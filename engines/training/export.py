@@ -12,10 +12,10 @@ from typing import Any
 import onnx
 from torch import nn
 
-from engines.errors import FacestreamError
-from engines.fp16 import convert_to_fp16
-from engines.manifest import Manifest, ProfileSpec, TensorSpec
-from engines.store import ModelEntry, ModelStore
+from facestream.engines.fp16 import convert_to_fp16
+from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
+from facestream.engines.store import ModelEntry, ModelStore
+from facestream.errors import FacestreamError
 
 from .architectures import ARCHITECTURES, IMAGE_SIZE, is_embedding_model
 from .onnx_export import OPSET, to_onnx, verification_samples, verify_against_torch
@@ -54,7 +54,7 @@ def build_manifest(name: str, ckpt: dict[str, Any], model: nn.Module, threshold:
             )
         },
         preprocessing={
-            "function": "engines.preprocess.face_crop_128",
+            "function": "facestream.engines.preprocess.face_crop_128",
             "steps": ["crop face box", "resize 128x128", "grey", "divide by 255"],
             "layout": "NCHW",
             "size": IMAGE_SIZE,

@@ -28,10 +28,10 @@ import onnx
 import torch
 from torch import nn
 
-from engines.errors import FacestreamError
-from engines.fp16 import convert_to_fp16
-from engines.manifest import Manifest, ProfileSpec, TensorSpec
-from engines.store import ModelStore
+from facestream.engines.fp16 import convert_to_fp16
+from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
+from facestream.engines.store import ModelStore
+from facestream.errors import FacestreamError
 
 from .temporal_data import EmbeddingBank, sample_track
 

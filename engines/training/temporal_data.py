@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,10 @@ class ChipEmbedder:
 
     def __init__(self, store=None):
         try:
-            from engines.faces.align import face_chip
-            from engines.faces.detector import HogDetector
-            from engines.faces.embedder import FaceEmbedder
-            from engines.faces.landmarks import LandmarkPredictor
+            from facestream.engines.faces.align import face_chip
+            from facestream.engines.faces.detector import HogDetector
+            from facestream.engines.faces.embedder import FaceEmbedder
+            from facestream.engines.faces.landmarks import LandmarkPredictor
         except ImportError as exc:
             raise FacestreamError(f"temporal training data needs engines.faces ({exc})") from exc
         self._detectors = [HogDetector(upsample=0), HogDetector(upsample=1)]
@@ -174,7 +174,7 @@ def degrade(chip: np.ndarray, rng: np.random.Generator, size_px: float = 100.0) 
 def chip_quality(chip: np.ndarray, landmarks: np.ndarray, size_px: float) -> float:
     """The pipeline's quality score (``engines.faces.quality.face_quality``) of a (degraded) chip, so the
     heads learn on the same scale they see at run time."""
-    from engines.faces.quality import face_quality
+    from facestream.engines.faces.quality import face_quality
 
     return float(face_quality(chip, (0.0, 0.0, size_px, size_px), landmarks, chip=chip).score)
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .architectures import build_model, is_embedding_model
 from .data import FaceDataset, make_augmenter, split_stratified

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from ..manifest import Manifest, ProfileSpec, TensorSpec
 
 

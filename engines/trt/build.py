@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from ..manifest import ProfileSpec
 from .cache import atomic_write
 

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from ..paths import cache_dir
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import FacestreamError
+from facestream.errors import FacestreamError
+
 from ..manifest import Manifest, ProfileSpec, TensorSpec
 
 

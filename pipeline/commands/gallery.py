@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 MAX_PHOTO_BYTES = 30 * 1024 * 1024
 MAX_PHOTO_PIXELS = 60_000_000
@@ -114,7 +114,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace, create: bool = False):
-    from pipeline.recognition.gallery import Gallery
+    from facestream.pipeline.recognition.gallery import Gallery
 
     return Gallery(args.gallery, create=create)
 
@@ -174,7 +174,7 @@ class PhotoEnroller:
 
     def __init__(self, detector: str = "hog"):
         try:
-            from engines.faces.analyzer import FaceAnalyzer
+            from facestream.engines.faces.analyzer import FaceAnalyzer
         except ImportError as exc:
             raise FacestreamError(f"face analysis is unavailable ({exc})") from exc
         self._make = lambda **kw: FaceAnalyzer(detector=detector, **kw)
@@ -192,8 +192,8 @@ class PhotoEnroller:
         return self._analyzers[upsample]
 
     def enrol_item(self, path: Path):
-        from engines.faces.quality import is_enrolable
-        from pipeline.recognition.gallery import EnrolItem
+        from facestream.engines.faces.quality import is_enrolable
+        from facestream.pipeline.recognition.gallery import EnrolItem
 
         rgb, sha = read_photo(path)
         faces = self._analyzer(min(rgb.shape[:2])).analyze(rgb)
@@ -295,7 +295,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_unknowns(args: argparse.Namespace) -> int:
-    from pipeline.recognition.unknowns import list_unknowns
+    from facestream.pipeline.recognition.unknowns import list_unknowns
 
     with _open(args) as g:
         rows = list_unknowns(g)
@@ -312,7 +312,7 @@ def cmd_unknowns(args: argparse.Namespace) -> int:
 
 
 def cmd_name_unknown(args: argparse.Namespace) -> int:
-    from pipeline.recognition.unknowns import parse_unknown_id, promote
+    from facestream.pipeline.recognition.unknowns import parse_unknown_id, promote
 
     uid = parse_unknown_id(args.id)
     with _open(args) as g:
@@ -323,13 +323,13 @@ def cmd_name_unknown(args: argparse.Namespace) -> int:
 
 def cmd_train_temporal(args: argparse.Namespace) -> int:
     try:
-        from engines.training.temporal import MODEL_NAMES, TrainConfig, train_and_export
+        from facestream.engines.training.temporal import MODEL_NAMES, TrainConfig, train_and_export
     except ImportError as exc:
         raise FacestreamError(
             f"training needs the train extra: pip install 'facestream[train]' ({exc})"
         ) from exc
-    from engines.store import ModelStore
-    from engines.training.temporal_data import list_identity_folder
+    from facestream.engines.store import ModelStore
+    from facestream.engines.training.temporal_data import list_identity_folder
 
     folders = {p.name: p for p in (args.data or _default_data())}
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())

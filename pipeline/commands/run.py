@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from ..config import STAGES, PipelineConfig, load_config
 

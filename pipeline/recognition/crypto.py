@@ -10,7 +10,7 @@ import base64
 import hashlib
 import os
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 KEY_ENV = "FACESTREAM_GALLERY_KEY"
 PBKDF2_ITERATIONS = 200_000

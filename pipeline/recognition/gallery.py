@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .crypto import KEY_ENV, Cipher, key_from_env, new_salt
 

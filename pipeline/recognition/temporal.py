@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .gallery import l2_normalise
 
@@ -111,7 +111,7 @@ class LearnedHead:
         precision: str | None = None,
         max_len: int = 32,
     ):
-        from engines.runtime import load_model
+        from facestream.engines.runtime import load_model
 
         if kind not in MODEL_NAMES:
             raise FacestreamError(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .gallery import Gallery, _check_name, l2_normalise
 

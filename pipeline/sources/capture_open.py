@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import cv2
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .config import SourceConfig, webcam_index
 from .metrics import DECODE_ERRORS

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import FacestreamError
+from facestream.errors import FacestreamError
 
 from .base import Source, SourceFrame
 from .config import SourceConfig

@@ -27,8 +27,8 @@ FrameIn = tuple[str, int, int, np.ndarray, float]
 
 class FaceWork:
     def __init__(self, cfg: PipelineConfig, log: logging.Logger):
-        from engines.faces.analyzer import FaceAnalyzer
-        from engines.store import ModelStore
+        from facestream.engines.faces.analyzer import FaceAnalyzer
+        from facestream.engines.store import ModelStore
 
         self.cfg = cfg
         self.log = log
@@ -43,8 +43,8 @@ class FaceWork:
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":
-            from ..recognition.engine import RecognizerConfig, StreamRecognizer
             from ..recognition.gallery import Gallery
+            from ..recognition.stream_recognizer import RecognizerConfig, StreamRecognizer
             from ..recognition.temporal import make_aggregator
 
             gallery = Gallery(ic.gallery or None)
@@ -61,7 +61,7 @@ class FaceWork:
             log.info("inference: recognising against gallery %s (%d people, aggregator %s)", gallery.path,
                      len(gallery.names()), ic.aggregator)
         elif ic.recognizer == "classifier":
-            from engines.classifier import FaceClassifier
+            from facestream.engines.classifier import FaceClassifier
 
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
         log.info("inference: detector %s, recognizer %s", ic.detector, ic.recognizer if ic.embed else "none")
@@ -85,7 +85,7 @@ class FaceWork:
             } for f in faces])
         events: list[list[dict[str, Any]]] = [[] for _ in frames]
         if self.recognizer is not None:
-            from ..recognition.engine import recognise_frames
+            from ..recognition.stream_recognizer import recognise_frames
 
             results = recognise_frames(self.recognizer, [(s, q, t, faces) for (s, q, t, _, _), faces
                                                          in zip(frames, per_frame, strict=True)],
@@ -101,7 +101,7 @@ class FaceWork:
                         d["similarity"] = _finite(tr.score)
                 events[k] = [self._event(e) for e in res.events]
         elif self.classifier is not None:
-            from engines.faces.align import grey_crop_128
+            from facestream.engines.faces.align import grey_crop_128
 
             for k, faces in enumerate(per_frame):
                 if not faces:

@@ -218,10 +218,10 @@ def _registered_metrics() -> dict[str, list[Any]]:
     list the facestream_ metrics registered in prometheus_client's default registry: name -> [type, labels]."""
     script = r"""
 import importlib, json, pkgutil, sys
-import engines, pipeline
+import facestream.engines, facestream.pipeline
 from prometheus_client import REGISTRY
 skipped = {}
-for pkg in (pipeline, engines):
+for pkg in (facestream.pipeline, facestream.engines):
     for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
         if ".training" in mod.name or mod.name.endswith("__main__"):
             continue
@@ -388,7 +388,7 @@ def test_prometheus_scrapes_the_four_stage_ports_with_a_stage_label():
 
 
 def test_stage_ports_match_the_pipeline_config_defaults():
-    config = pytest.importorskip("pipeline.config", reason="pipeline.config not importable")
+    config = pytest.importorskip("facestream.pipeline.config", reason="facestream.pipeline.config not importable")
     assert config.MetricsConfig().ports == STAGE_PORTS
 
 
@@ -465,7 +465,7 @@ def test_compose_bind_mounts_and_dockerfiles_exist():
 
 
 def test_deploy_configs_are_valid_pipeline_configs(tmp_path):
-    config = pytest.importorskip("pipeline.config", reason="pipeline.config not importable")
+    config = pytest.importorskip("facestream.pipeline.config", reason="facestream.pipeline.config not importable")
     configs = {p.name: p.read_text() for p in sorted((DEPLOY / "config").glob("*.yaml"))}
     (configmap,) = [d for d in k8s_docs() if d["kind"] == "ConfigMap"]
     configs["k8s configmap"] = configmap["data"]["config.yaml"]

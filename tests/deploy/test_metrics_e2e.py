@@ -92,7 +92,7 @@ def _stop(proc: subprocess.Popen, timeout_s: float) -> int:
 
 @pytest.fixture
 def pipeline_and_prometheus(tmp_path):
-    pytest.importorskip("pipeline.config", reason="pipeline not importable")
+    pytest.importorskip("facestream.pipeline.config", reason="pipeline not importable")
     *stage_ports, prom_port = _free_ports(5)
     ports = dict(zip(STAGES, stage_ports, strict=True))
     config = {
@@ -117,7 +117,7 @@ def pipeline_and_prometheus(tmp_path):
            "FACESTREAM_GALLERY": str(tmp_path / "gallery.db"), "FACESTREAM_ENGINES": str(tmp_path / "engines")}
     run_log = open(tmp_path / "run.log", "w")  # noqa: SIM115 (closed below)
     prom_log = open(tmp_path / "prometheus.log", "w")  # noqa: SIM115
-    run = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(tmp_path / "config.yaml")],
+    run = subprocess.Popen([sys.executable, "-m", "facestream.pipeline.cli", "run", str(tmp_path / "config.yaml")],
                            cwd=ROOT, env=env, stdout=run_log, stderr=subprocess.STDOUT)
     prometheus = subprocess.Popen(
         [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.store import ModelStore
+from facestream.engines.store import ModelStore
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ LFW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lfw_subs
 
 @pytest.fixture(scope="session")
 def dlib_store(tmp_path_factory) -> ModelStore:
-    from engines.dlib_import import import_dlib_models
+    from facestream.engines.dlib_import import import_dlib_models
 
     store = ModelStore(tmp_path_factory.mktemp("dlib-models"))
     import_dlib_models(store)

@@ -416,10 +416,10 @@ def build_in_child(engine_dir: str, onnx_path: str, model: str, result_path: str
     """Run in a spawned process: get-or-build one engine through the real cache with the fake builder."""
     from pathlib import Path
 
-    from engines.manifest import ProfileSpec
-    from engines.trt.build import BuildSettings, build_plan
-    from engines.trt.cache import EngineCache, EngineKey, sha256_bytes
-    from engines.trt.profiles import profiles_for_key
+    from facestream.engines.manifest import ProfileSpec
+    from facestream.engines.trt.build import BuildSettings, build_plan
+    from facestream.engines.trt.cache import EngineCache, EngineKey, sha256_bytes
+    from facestream.engines.trt.profiles import profiles_for_key
 
     onnx_bytes = Path(onnx_path).read_bytes()
     profiles = {"image": ProfileSpec(min=[1, 1, 16, 16], opt=[4, 1, 16, 16], max=[8, 1, 16, 16])}

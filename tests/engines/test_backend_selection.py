@@ -8,9 +8,9 @@ import logging
 import pytest
 import tiny_models
 
-from engines.backends.select import select_backend, tensorrt_status
-from engines.errors import FacestreamError
-from engines.runtime import load_model
+from facestream.engines.backends.select import select_backend, tensorrt_status
+from facestream.engines.runtime import load_model
+from facestream.errors import FacestreamError
 
 needs_no_tensorrt = pytest.mark.skipif(
     importlib.util.find_spec("tensorrt") is not None,
@@ -21,7 +21,7 @@ needs_no_tensorrt = pytest.mark.skipif(
 @needs_no_tensorrt
 def test_auto_without_tensorrt_picks_onnxruntime_and_says_why(store, caplog):
     tiny_models.put_tiny_model(store, "cnn", with_fp16=False)
-    with caplog.at_level(logging.INFO, logger="engines.runtime"):
+    with caplog.at_level(logging.INFO, logger="facestream.engines.runtime"):
         model = load_model("tiny-cnn", store=store)
     assert model.backend_name == "onnxruntime"
     assert model.backend_reason.startswith("auto; tensorrt does not import")
@@ -56,7 +56,7 @@ def test_fake_tensorrt_without_gpu_is_not_used(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.3.0"))
     fake_cudart = types.SimpleNamespace(cudaGetDeviceCount=lambda: (35, 0))
-    monkeypatch.setattr("engines.backends.select.import_cudart", lambda: fake_cudart)
+    monkeypatch.setattr("facestream.engines.backends.select.import_cudart", lambda: fake_cudart)
     ok, why = tensorrt_status()
     assert not ok and "sees no GPU (35)" in why
     assert select_backend("auto")[0] == "onnxruntime"
@@ -80,7 +80,7 @@ def test_backend_info_keeps_one_sample_per_model(store, monkeypatch):
     tiny_models.put_tiny_model(store, "attention", with_fp16=False)
     load_model("tiny-attention", backend="onnxruntime", store=store)
     monkeypatch.setattr(
-        "engines.runtime.select_backend", lambda requested: ("onnxruntime", "auto; test reason")
+        "facestream.engines.runtime.select_backend", lambda requested: ("onnxruntime", "auto; test reason")
     )
     load_model("tiny-attention", backend="auto", store=store)
     labels = {"model": "tiny-attention", "backend": "onnxruntime"}

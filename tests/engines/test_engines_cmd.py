@@ -9,10 +9,10 @@ import fake_tensorrt
 import pytest
 import tiny_models
 
-from engines import gpu_check
-from engines.commands import engines_cmd
-from engines.errors import FacestreamError
-from engines.trt.cache import EngineCache, EngineKey
+from facestream.engines import gpu_check
+from facestream.engines.commands import engines_cmd
+from facestream.engines.trt.cache import EngineCache, EngineKey
+from facestream.errors import FacestreamError
 
 
 def _run(argv: list[str]) -> int:
@@ -92,7 +92,7 @@ def test_build_without_tensorrt_is_a_clear_error(tiny_store):
 
 def test_fake_tensorrt_build_all_then_nothing_to_do(tiny_store, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt.module())
-    monkeypatch.setattr("engines.backends.select.import_cudart", lambda: fake_tensorrt.FakeCudart())
+    monkeypatch.setattr("facestream.engines.backends.select.import_cudart", lambda: fake_tensorrt.FakeCudart())
     argv = ["engines", "build", "--all", "--store", str(tiny_store.root), "--engine-dir", str(tmp_path / "e")]
     argv += ["--dim", "batch=1:4:16", "--dim", "seq=1:8:32"]
     assert _run(argv) == 0
@@ -128,7 +128,7 @@ def test_selftest_report_counts_failures():
 def test_fake_tensorrt_selftest_exercises_cache_and_compares(tiny_store, monkeypatch):
     """The whole self-test on the fakes: every row ok, including hit / changed key / corrupt plan."""
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt.module())
-    monkeypatch.setattr("engines.backends.select.import_cudart", lambda: fake_tensorrt.FakeCudart())
+    monkeypatch.setattr("facestream.engines.backends.select.import_cudart", lambda: fake_tensorrt.FakeCudart())
     lines: list[str] = []
     report = gpu_check.run_selftest(tiny_store, None, batches=(1, 8), repeats=1, emit=lines.append)
     checks = {}
@@ -147,12 +147,12 @@ def test_fake_tensorrt_selftest_exercises_cache_and_compares(tiny_store, monkeyp
 
 
 def test_gpu_check_runs_as_a_module(tiny_store):
-    """``python -m engines.gpu_check`` is the entry point a GPU box's operator runs first."""
+    """``python -m facestream.engines.gpu_check`` is the entry point a GPU box's operator runs first."""
     import subprocess
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    cmd = [sys.executable, "-m", "engines.gpu_check", "--store", str(tiny_store.root), "--repeats", "1"]
+    cmd = [sys.executable, "-m", "facestream.engines.gpu_check", "--store", str(tiny_store.root), "--repeats", "1"]
     done = subprocess.run(cmd + ["--batches", "1"], cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "tiny-cnn" in done.stdout and "0 failed" in done.stdout

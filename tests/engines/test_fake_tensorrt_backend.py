@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tiny_models
 
-from engines.backends.tensorrt_backend import TensorRTBackend
-from engines.errors import FacestreamError
-from engines.runtime import load_model
-from engines.trt.cache import EngineCache
-from engines.trt.cuda import Cuda
-from engines.trt.profiles import ProfileConfig
+from facestream.engines.backends.tensorrt_backend import TensorRTBackend
+from facestream.engines.runtime import load_model
+from facestream.engines.trt.cache import EngineCache
+from facestream.engines.trt.cuda import Cuda
+from facestream.engines.trt.profiles import ProfileConfig
+from facestream.errors import FacestreamError
 
 TOL = 1e-4
 
@@ -149,7 +149,7 @@ def test_fake_tensorrt_through_load_model(store, tmp_path, monkeypatch):
     """load_model(backend='tensorrt') with the fake module importable as 'tensorrt' and a fake GPU."""
     entry, reference = tiny_models.put_tiny_model(store, "cnn")
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt.module())
-    monkeypatch.setattr("engines.backends.select.import_cudart", lambda: fake_tensorrt.FakeCudart())
+    monkeypatch.setattr("facestream.engines.backends.select.import_cudart", lambda: fake_tensorrt.FakeCudart())
     model = load_model(
         "tiny-cnn", backend="auto", precision="fp16", store=store, cuda=Cuda(fake_tensorrt.FakeCudart())
     )

@@ -14,9 +14,9 @@ import onnx
 import pytest
 import tiny_models
 
-from engines.errors import FacestreamError
-from engines.manifest import ProfileSpec
-from engines.trt.build import BuildSettings, build_plan
+from facestream.engines.manifest import ProfileSpec
+from facestream.engines.trt.build import BuildSettings, build_plan
+from facestream.errors import FacestreamError
 
 PROFILES = {"image": ProfileSpec(min=[1, 1, 16, 16], opt=[4, 1, 16, 16], max=[8, 1, 16, 16])}
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tiny_models
 
-from engines.backends.select import gpu_status, import_cudart
-from engines.backends.tensorrt_backend import TensorRTBackend
-from engines.trt.cuda import Cuda
+from facestream.engines.backends.select import gpu_status, import_cudart
+from facestream.engines.backends.tensorrt_backend import TensorRTBackend
+from facestream.engines.trt.cuda import Cuda
 
 pytestmark = pytest.mark.skipif(gpu_status()[0] == 0, reason=f"needs a CUDA GPU: {gpu_status()[1]}")
 

@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from engines.fp16 import convert_to_fp16
+from facestream.engines.fp16 import convert_to_fp16
 
 
 def _unnamed_fanout_model() -> onnx.ModelProto:

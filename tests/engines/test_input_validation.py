@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tiny_models
 
-from engines.errors import FacestreamError
-from engines.manifest import Manifest, TensorSpec
-from engines.validation import batch_axis, batch_size_of, validate_inputs
+from facestream.engines.manifest import Manifest, TensorSpec
+from facestream.engines.validation import batch_axis, batch_size_of, validate_inputs
+from facestream.errors import FacestreamError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from engines.preprocess import face_crop_128
+from facestream.engines.preprocess import face_crop_128
 
 
 @pytest.fixture(scope="module")

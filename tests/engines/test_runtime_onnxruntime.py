@@ -8,7 +8,7 @@ import pytest
 import tiny_models
 from prometheus_client import REGISTRY
 
-from engines.runtime import load_model
+from facestream.engines.runtime import load_model
 
 FP32_TOL = 1e-4
 FP16_TOL = 5e-3

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from engines.trt.cache import SIDECAR_FORMAT, EngineCache, EngineKey, decide, sha256_bytes
+from facestream.engines.trt.cache import SIDECAR_FORMAT, EngineCache, EngineKey, decide, sha256_bytes
 
 BASE = EngineKey(
     model="face-embedder",
@@ -133,7 +133,7 @@ def test_plan_that_fails_to_deserialise_rebuilds(tmp_path):
 
 
 def test_build_that_does_not_load_is_an_error_and_caches_nothing(tmp_path):
-    from engines.errors import FacestreamError
+    from facestream.errors import FacestreamError
 
     cache = EngineCache(tmp_path)
     with pytest.raises(FacestreamError, match="does not deserialise"):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import tiny_models
 
-from engines.errors import FacestreamError
-from engines.manifest import Manifest, ProfileSpec, TensorSpec
-from engines.trt.buffers import axis_sizes, batch_buckets, bucket_for, plan_buffers, total_bytes
-from engines.trt.profiles import (
+from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
+from facestream.engines.trt.buffers import axis_sizes, batch_buckets, bucket_for, plan_buffers, total_bytes
+from facestream.engines.trt.profiles import (
     ProfileConfig,
     derive_profiles,
     max_batch_of,
     parse_dim_option,
     profiles_for_key,
 )
+from facestream.errors import FacestreamError
 
 
 def test_profiles_derived_from_dynamic_axes():

@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engines.fp16 import convert_to_fp16
-from engines.manifest import Manifest, ProfileSpec, TensorSpec
-from engines.store import ModelEntry, ModelStore
+from facestream.engines.fp16 import convert_to_fp16
+from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
+from facestream.engines.store import ModelEntry, ModelStore
 
 OPSET = 17
 IR_VERSION = 8

@@ -61,7 +61,7 @@ def make_config(tmp: Path, sources: list[dict[str, Any]], **sections: dict[str, 
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *args]
+    return [sys.executable, "-m", "facestream.pipeline.cli", *args]
 
 
 def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:

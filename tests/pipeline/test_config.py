@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engines.errors import FacestreamError
-from pipeline.config import PipelineConfig, config_markdown, load_config
+from facestream.errors import FacestreamError
+from facestream.pipeline.config import PipelineConfig, config_markdown, load_config
 
 from .helpers import REPO
 
@@ -59,7 +59,7 @@ def test_each_mistake_gives_one_line_naming_the_key(tmp_path, text, expect):
 def test_cli_reports_a_bad_config_in_one_line_without_traceback(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("inference: {backend: cuda}\n")
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "config", str(p)], cwd=REPO, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "facestream.pipeline.cli", "config", str(p)], cwd=REPO, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
@@ -76,7 +76,7 @@ def test_docs_config_md_is_generated_from_the_models():
     for key in ("sink.out_dir", "transport.curve.enabled", "inference.detector", "privacy.retention_days"):
         assert f"`{key}`" in md
     doc = (REPO / "docs" / "config.md").read_text()
-    assert doc.strip() == md.strip(), "docs/config.md is stale: python -m pipeline.config --markdown > docs/config.md"
+    assert doc.strip() == md.strip(), "docs/config.md is stale: python -m facestream.pipeline.config --markdown > docs/config.md"
 
 
 _values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),

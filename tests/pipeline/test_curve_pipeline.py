@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from pipeline.security import generate_keypair, load_secret_key, public_key_of
+from facestream.pipeline.security import generate_keypair, load_secret_key, public_key_of
 
 from .helpers import (
     cli,

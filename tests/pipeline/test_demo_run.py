@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.sources.demo import DemoSource
+from facestream.pipeline.sources.demo import DemoSource
 
 from .helpers import cli, kill_tree, read_results, read_summary, start
 

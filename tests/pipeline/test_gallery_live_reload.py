@@ -9,7 +9,7 @@ import sys
 import cv2
 import pytest
 
-from pipeline.demo_gallery import enrolment_view
+from facestream.pipeline.demo_gallery import enrolment_view
 
 from .helpers import REPO, cli, make_config, read_results, start, stop, wait_for
 
@@ -34,7 +34,7 @@ def test_person_enrolled_during_the_run_is_named_without_restart(tmp_path):
         assert _named(out, "Eileen Collins") == 0
         photo = tmp_path / "eileen.png"
         cv2.imwrite(str(photo), cv2.cvtColor(enrolment_view(), cv2.COLOR_RGB2BGR))
-        r = subprocess.run([sys.executable, "-m", "pipeline.cli", "gallery", "add", "Eileen Collins", str(photo),
+        r = subprocess.run([sys.executable, "-m", "facestream.pipeline.cli", "gallery", "add", "Eileen Collins", str(photo),
                             "--gallery", str(gallery)], cwd=REPO, capture_output=True, text=True, timeout=120,
                            env={**os.environ, **env})
         assert r.returncode == 0, r.stderr

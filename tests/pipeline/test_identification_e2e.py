@@ -19,9 +19,9 @@ LFW = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw_subset_10x1
 def test_enrolled_person_is_named_and_a_stranger_is_not(tmp_path):
     if not LFW.is_dir():
         pytest.skip(f"real face data not present at {LFW}")
-    from engines.faces.analyzer import FaceAnalyzer
-    from engines.store import ModelStore
-    from pipeline.recognition.gallery import EnrolItem, Gallery
+    from facestream.engines.faces.analyzer import FaceAnalyzer
+    from facestream.engines.store import ModelStore
+    from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
 
     known, stranger = "Colin_Powell", "Hugo_Chavez"
     photos = sorted((LFW / known).glob("*.jpg"))

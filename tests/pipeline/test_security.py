@@ -11,9 +11,9 @@ import pytest
 import zmq
 from prometheus_client import REGISTRY
 
-from engines.errors import FacestreamError
-from pipeline.cli import main as cli_main
-from pipeline.security import (
+from facestream.errors import FacestreamError
+from facestream.pipeline.cli import main as cli_main
+from facestream.pipeline.security import (
     configure_curve_client,
     configure_curve_server,
     generate_keypair,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engines.errors import FacestreamError
-from pipeline.config import load_config
-from pipeline.transport import check_endpoint
+from facestream.errors import FacestreamError
+from facestream.pipeline.config import load_config
+from facestream.pipeline.transport import check_endpoint
 
 
 @pytest.mark.parametrize(

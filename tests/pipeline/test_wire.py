@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.codec import PayloadDecoder, PayloadEncoder
-from pipeline.wire import (
+from facestream.pipeline.codec import PayloadDecoder, PayloadEncoder
+from facestream.pipeline.wire import (
     MSG_BATCH,
     MSG_EOS,
     MSG_FRAME,
@@ -78,7 +78,7 @@ def test_jpeg_payload_round_trip_and_shape_check():
 
 
 def test_shared_memory_payload_round_trip_and_overrun_detection():
-    from pipeline.shm import ShmOverrun
+    from facestream.pipeline.shm import ShmOverrun
 
     enc, dec = PayloadEncoder("shm", shm_prefix="test", shm_slots=2), PayloadDecoder()
     try:
@@ -102,7 +102,7 @@ def test_lossless_shared_memory_writer_waits_for_the_reader():
     import threading
     import time
 
-    from pipeline.shm import ShmReader, ShmWriter
+    from facestream.pipeline.shm import ShmReader, ShmWriter
 
     w, r = ShmWriter("waittest", slots=1, wait_timeout_s=5), ShmReader()
     try:

@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 import pytest
 
-from engines.dlib_import import DETECTOR_NAME, EMBEDDER_NAME, model_file
-from engines.manifest import sha256_file
+from facestream.engines.dlib_import import DETECTOR_NAME, EMBEDDER_NAME, model_file
+from facestream.engines.manifest import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_manifests_and_files(dlib_store):
 
 
 def test_embedder_matches_dlib_on_astronaut(dlib_store, dlib_parts, astronaut):
-    from engines.faces.embedder import FaceEmbedder
+    from facestream.engines.faces.embedder import FaceEmbedder
 
     chips = _dlib_chips(dlib_parts, [astronaut], upsample=1)
     assert len(chips) >= 1
@@ -65,7 +65,7 @@ def test_embedder_matches_dlib_on_astronaut(dlib_store, dlib_parts, astronaut):
 
 
 def test_embedder_matches_dlib_on_lfw(dlib_store, dlib_parts, lfw_images):
-    from engines.faces.embedder import FaceEmbedder
+    from facestream.engines.faces.embedder import FaceEmbedder
 
     chips = _dlib_chips(dlib_parts, lfw_images(step=4))  # 25 images; bench/bench_dlib.py checks all 100
     assert len(chips) >= 20
@@ -76,7 +76,7 @@ def test_embedder_matches_dlib_on_lfw(dlib_store, dlib_parts, lfw_images):
 
 
 def test_fp16_embedder_stays_close(dlib_store, dlib_parts, astronaut):
-    from engines.faces.embedder import FaceEmbedder
+    from facestream.engines.faces.embedder import FaceEmbedder
 
     chips = np.stack(_dlib_chips(dlib_parts, [astronaut], upsample=1))
     fp32 = FaceEmbedder(store=dlib_store, backend="onnxruntime").embed(chips)
@@ -96,7 +96,7 @@ def _compare_detections(ours, theirs):
 
 
 def test_detector_matches_dlib_cnn(dlib_store, dlib_parts, astronaut):
-    from engines.faces.detector import FaceDetector
+    from facestream.engines.faces.detector import FaceDetector
 
     det = FaceDetector(store=dlib_store, backend="onnxruntime")
     crop = np.ascontiguousarray(astronaut[:300, 100:450])
@@ -106,7 +106,7 @@ def test_detector_matches_dlib_cnn(dlib_store, dlib_parts, astronaut):
 
 
 def test_detector_matches_dlib_cnn_on_lfw(dlib_store, dlib_parts, lfw_images):
-    from engines.faces.detector import FaceDetector
+    from facestream.engines.faces.detector import FaceDetector
 
     det = FaceDetector(store=dlib_store, backend="onnxruntime")
     images = lfw_images(step=17)

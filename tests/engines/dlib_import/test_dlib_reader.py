@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from engines.dlib_import import model_file
-from engines.dlib_import.reader import DlibFormatError, _Stream, parse_dlib_net, read_dlib_net
-from engines.errors import FacestreamError
+from facestream.engines.dlib_import import model_file
+from facestream.engines.dlib_import.reader import DlibFormatError, _Stream, parse_dlib_net, read_dlib_net
+from facestream.errors import FacestreamError
 
 
 def test_integer_encoding():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.cli import main
+from facestream.pipeline.cli import main
 
 
 def test_import_then_list(tmp_path, capsys):

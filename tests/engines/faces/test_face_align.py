@@ -9,9 +9,15 @@ import dlib
 import numpy as np
 import pytest
 
-from engines.dlib_import import model_file
-from engines.faces.align import chip_rect, face_chip, grey_crop_128, pyramid_down2, similarity_transform
-from engines.faces.landmarks import LandmarkPredictor
+from facestream.engines.dlib_import import model_file
+from facestream.engines.faces.align import (
+    chip_rect,
+    face_chip,
+    grey_crop_128,
+    pyramid_down2,
+    similarity_transform,
+)
+from facestream.engines.faces.landmarks import LandmarkPredictor
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import dlib
 import numpy as np
 import pytest
 
-from engines.dlib_import import DETECTOR_NAME, EMBEDDER_NAME, model_file
-from engines.errors import FacestreamError
-from engines.faces.analyzer import FaceAnalyzer, ensure_dlib_models
-from engines.store import ModelStore
+from facestream.engines.dlib_import import DETECTOR_NAME, EMBEDDER_NAME, model_file
+from facestream.engines.faces.analyzer import FaceAnalyzer, ensure_dlib_models
+from facestream.engines.store import ModelStore
+from facestream.errors import FacestreamError
 
 
 @pytest.mark.parametrize("kind", ["hog", "cnn"])
@@ -43,11 +43,11 @@ def test_unknown_detector_is_a_user_error(dlib_store):
 
 def test_ensure_dlib_models_imports_once(tmp_path, caplog):
     store = ModelStore(tmp_path / "models")
-    with caplog.at_level(logging.INFO, logger="engines.faces.models"):
+    with caplog.at_level(logging.INFO, logger="facestream.engines.faces.models"):
         ensure_dlib_models(store)
     assert store.names() == sorted([DETECTOR_NAME, EMBEDDER_NAME])
     assert any("converting" in r.message for r in caplog.records)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="engines.faces.models"):
+    with caplog.at_level(logging.INFO, logger="facestream.engines.faces.models"):
         ensure_dlib_models(store)
     assert not caplog.records

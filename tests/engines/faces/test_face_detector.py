@@ -7,9 +7,9 @@ import dlib
 import numpy as np
 import pytest
 
-from engines.errors import FacestreamError
-from engines.faces.detector import FaceDetector, HogDetector, nms_dlib
-from engines.faces.pyramid import level_sizes, resize_bilinear, tile_layout, tiled_to_image
+from facestream.engines.faces.detector import FaceDetector, HogDetector, nms_dlib
+from facestream.engines.faces.pyramid import level_sizes, resize_bilinear, tile_layout, tiled_to_image
+from facestream.errors import FacestreamError
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.faces.detector import HogDetector
-from engines.faces.landmarks import LandmarkPredictor
-from engines.faces.quality import FaceQuality, face_quality, frontalness, is_enrolable
+from facestream.engines.faces.detector import HogDetector
+from facestream.engines.faces.landmarks import LandmarkPredictor
+from facestream.engines.faces.quality import FaceQuality, face_quality, frontalness, is_enrolable
 
 
 @pytest.fixture(scope="module")

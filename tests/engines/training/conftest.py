@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.training.data import FaceDataset
+from facestream.engines.training.data import FaceDataset
 
 SIZE = 128
 

@@ -5,10 +5,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the train extra (torch) is not installed")
 
-from engines.store import ModelStore  # noqa: E402
-from engines.training.temporal import TrainConfig, export_to_store, train_head  # noqa: E402
-from engines.training.temporal_data import EmbeddingBank  # noqa: E402
-from pipeline.recognition.temporal import MeanPool, make_aggregator  # noqa: E402
+from facestream.engines.store import ModelStore  # noqa: E402
+from facestream.engines.training.temporal import TrainConfig, export_to_store, train_head  # noqa: E402
+from facestream.engines.training.temporal_data import EmbeddingBank  # noqa: E402
+from facestream.pipeline.recognition.temporal import MeanPool, make_aggregator  # noqa: E402
 
 
 def synthetic_bank(people: int = 12, images: int = 4, variants: int = 5, seed: int = 0) -> EmbeddingBank:
@@ -68,7 +68,7 @@ def test_head_trains_exports_and_onnx_matches_torch(kind, bank, tmp_path):
 
 
 def test_trained_gru_beats_mean_pooling_on_degraded_tracks(bank):
-    from engines.training.temporal_data import sample_track
+    from facestream.engines.training.temporal_data import sample_track
 
     model = train_head("gru", bank, TrainConfig(steps=200, batch=32, lr=5e-3, log_every=1000))
     rng = np.random.default_rng(11)

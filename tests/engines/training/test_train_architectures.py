@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engines.errors import FacestreamError  # noqa: E402
-from engines.training.architectures import ARCHITECTURES, build_model  # noqa: E402
-from engines.training.commands import ARCH_NAMES  # noqa: E402
+from facestream.engines.training.architectures import ARCHITECTURES, build_model  # noqa: E402
+from facestream.engines.training.commands import ARCH_NAMES  # noqa: E402
+from facestream.errors import FacestreamError  # noqa: E402
 
 
 def test_cli_names_match_architectures():

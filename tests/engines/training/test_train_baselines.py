@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.training.baselines import BASELINES, eigenfaces, lbp_histograms
-from engines.training.data import apply_split, load_image_folder
+from facestream.engines.training.baselines import BASELINES, eigenfaces, lbp_histograms
+from facestream.engines.training.data import apply_split, load_image_folder
 
 ORL = Path(__file__).resolve().parents[4] / "shared" / "data" / "orl_att_faces"
 

@@ -16,10 +16,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from engines.classifier import UNKNOWN, FaceClassifier
-from engines.errors import FacestreamError
-from engines.manifest import Manifest, TensorSpec
-from engines.training.data import load_image_folder
+from facestream.engines.classifier import UNKNOWN, FaceClassifier
+from facestream.engines.manifest import Manifest, TensorSpec
+from facestream.engines.training.data import load_image_folder
+from facestream.errors import FacestreamError
 
 REPO = Path(__file__).resolve().parents[3]
 LABELS = ["alice", "bob", "carol"]
@@ -103,7 +103,7 @@ def test_cli_eval_on_store_model(store, make_image_folder, tmp_path):
     for c, name in enumerate(LABELS):  # folder names = the model's labels
         (data / f"person{c}").rename(data / name)
     out = tmp_path / "report"
-    cmd = [sys.executable, "-m", "pipeline.cli", "eval", "--model", "blocks", "--data", str(data)]
+    cmd = [sys.executable, "-m", "facestream.pipeline.cli", "eval", "--model", "blocks", "--data", str(data)]
     cmd += ["--store", str(store.root), "--out", str(out), "--backend", "onnxruntime"]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
@@ -118,7 +118,7 @@ def test_cli_user_errors_are_one_line(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "pipeline.cli",
+        "facestream.pipeline.cli",
         "eval",
         "--model",
         "nope",
@@ -133,8 +133,9 @@ def test_cli_user_errors_are_one_line(tmp_path):
 
 def test_importing_inference_side_does_not_import_torch():
     code = (
-        "import sys, engines.classifier, engines.runtime, engines.training.commands, engines.training.evaluate;"
-        "import engines.training.data, engines.training.baselines;"
+        "import sys, facestream.engines.classifier, facestream.engines.runtime, facestream.engines.training.commands;"
+        "import facestream.engines.training.evaluate, facestream.engines.training.data;"
+        "import facestream.engines.training.baselines;"
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pipeline.cli import main  # noqa: E402
+from facestream.pipeline.cli import main  # noqa: E402
 
 
 def test_train_export_eval(image_folder, tmp_path, capsys):

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.errors import FacestreamError
-from engines.training.data import (
+from facestream.engines.training.data import (
     Augmenter,
     apply_split,
     load_image_folder,
     make_augmenter,
     split_by_file_index,
 )
+from facestream.errors import FacestreamError
 
 ORL = Path(__file__).resolve().parents[4] / "shared" / "data" / "orl_att_faces"
 

@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.errors import FacestreamError
-from engines.training.evaluate import (
+from facestream.engines.training.evaluate import (
     Predictions,
     confusion_matrix,
     per_class_precision_recall,
@@ -15,6 +14,7 @@ from engines.training.evaluate import (
     topk_accuracy,
     verification_roc,
 )
+from facestream.errors import FacestreamError
 
 
 def test_topk_and_confusion():

@@ -11,11 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engines.errors import FacestreamError  # noqa: E402
-from engines.training.architectures import ARCHITECTURES  # noqa: E402
-from engines.training.export import MAX_DIFF_FP16, MAX_DIFF_FP32, export_checkpoint  # noqa: E402
-from engines.training.onnx_export import to_onnx, verification_samples  # noqa: E402
-from engines.training.train import ProgressBar, TrainConfig, train  # noqa: E402
+from facestream.engines.training.architectures import ARCHITECTURES  # noqa: E402
+from facestream.engines.training.export import MAX_DIFF_FP16, MAX_DIFF_FP32, export_checkpoint  # noqa: E402
+from facestream.engines.training.onnx_export import to_onnx, verification_samples  # noqa: E402
+from facestream.engines.training.train import ProgressBar, TrainConfig, train  # noqa: E402
+from facestream.errors import FacestreamError  # noqa: E402
 
 
 def trained_run(arch, data, folder):

@@ -9,8 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engines.errors import FacestreamError  # noqa: E402
-from engines.training.train import (  # noqa: E402
+from facestream.engines.training.train import (  # noqa: E402
     CHECKPOINT_BEST,
     CHECKPOINT_LAST,
     ProgressBar,
@@ -20,6 +19,7 @@ from engines.training.train import (  # noqa: E402
     loss_fn,
     train,
 )
+from facestream.errors import FacestreamError  # noqa: E402
 
 
 def quiet() -> ProgressBar:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.cli import main
+from facestream.pipeline.cli import main
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 LFW = DATA / "lfw_subset_10x10"
@@ -21,7 +21,7 @@ pytestmark = [
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     pytest.importorskip(
-        "engines.faces.analyzer", reason="engines.faces (the face API) is not in this checkout"
+        "facestream.engines.faces.analyzer", reason="facestream.engines.faces (the face API) is not in this checkout"
     )
     monkeypatch.setenv("FACESTREAM_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("FACESTREAM_GALLERY", str(tmp_path / "gallery.db"))
@@ -80,8 +80,8 @@ def test_rename_export_import_reject_forget(tmp_path, capsys):
 
 
 def test_unknowns_and_name_unknown(capsys):
-    from pipeline.recognition.gallery import Gallery
-    from pipeline.recognition.unknowns import UnknownClusters
+    from facestream.pipeline.recognition.gallery import Gallery
+    from facestream.pipeline.recognition.unknowns import UnknownClusters
 
     g = Gallery()
     c = UnknownClusters(g).assign(np.ones(128, np.float32), 0.8, ts_ns=1)

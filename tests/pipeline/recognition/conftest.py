@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.recognition.gallery import Gallery
+from facestream.pipeline.recognition.gallery import Gallery
 
 
 @pytest.fixture

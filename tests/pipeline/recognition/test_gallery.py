@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.errors import FacestreamError
-from pipeline.recognition.gallery import EnrolItem, Gallery
+from facestream.errors import FacestreamError
+from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -141,7 +141,7 @@ def test_not_a_database_is_a_user_error(tmp_path, monkeypatch):
 CHILD = textwrap.dedent(
     """
     import sys, numpy as np
-    from pipeline.recognition.gallery import EnrolItem, Gallery
+    from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
     g = Gallery(sys.argv[1])
     i = 0
     while True:

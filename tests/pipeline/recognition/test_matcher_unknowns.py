@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from engines.errors import FacestreamError
-from pipeline.recognition.gallery import EnrolItem, Gallery
-from pipeline.recognition.matcher import Matcher, calibrate_threshold
-from pipeline.recognition.unknowns import UnknownClusters, list_unknowns, parse_unknown_id, promote
+from facestream.errors import FacestreamError
+from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
+from facestream.pipeline.recognition.matcher import Matcher, calibrate_threshold
+from facestream.pipeline.recognition.unknowns import UnknownClusters, list_unknowns, parse_unknown_id, promote
 
 
 def unit(v):

@@ -26,14 +26,18 @@ def rgb(path: Path) -> np.ndarray:
 
 def test_enrolled_person_is_named_and_stranger_gets_an_anonymous_id(tmp_path, monkeypatch):
     pytest.importorskip(
-        "engines.faces.analyzer", reason="engines.faces (the face API) is not in this checkout"
+        "facestream.engines.faces.analyzer", reason="facestream.engines.faces (the face API) is not in this checkout"
     )
     monkeypatch.setenv("FACESTREAM_MODELS", str(tmp_path / "models"))
     monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
-    from engines.faces.analyzer import FaceAnalyzer
-    from pipeline.recognition.engine import RecognizerConfig, StreamRecognizer, recognise_frames
-    from pipeline.recognition.events import EventKind
-    from pipeline.recognition.gallery import EnrolItem, Gallery
+    from facestream.engines.faces.analyzer import FaceAnalyzer
+    from facestream.pipeline.recognition.events import EventKind
+    from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
+    from facestream.pipeline.recognition.stream_recognizer import (
+        RecognizerConfig,
+        StreamRecognizer,
+        recognise_frames,
+    )
 
     analyzer = FaceAnalyzer(detector="hog")
     blair = sorted((LFW / "Tony_Blair").iterdir())

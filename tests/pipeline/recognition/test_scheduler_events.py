@@ -1,8 +1,8 @@
 import numpy as np
 from prometheus_client import REGISTRY
 
-from pipeline.recognition.events import EventKind, make_event_id, make_track_ref, new_event
-from pipeline.recognition.scheduler import RecognitionScheduler, SchedulerConfig
+from facestream.pipeline.recognition.events import EventKind, make_event_id, make_track_ref, new_event
+from facestream.pipeline.recognition.scheduler import RecognitionScheduler, SchedulerConfig
 
 FRAME_NS = 40_000_000  # 25 fps
 

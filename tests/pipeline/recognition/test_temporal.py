@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from engines.errors import FacestreamError
-from pipeline.recognition.temporal import MeanPool, QualityWeightedMean, make_aggregator, pack_sequences
+from facestream.errors import FacestreamError
+from facestream.pipeline.recognition.temporal import (
+    MeanPool,
+    QualityWeightedMean,
+    make_aggregator,
+    pack_sequences,
+)
 
 
 def unit(v):
@@ -44,4 +49,4 @@ def test_unknown_aggregator_is_a_user_error(tmp_path):
     with pytest.raises(FacestreamError, match="unknown temporal aggregator"):
         make_aggregator("median")
     with pytest.raises(FacestreamError, match="not in the store"):
-        make_aggregator("gru", store=__import__("engines.store").store.ModelStore(tmp_path))
+        make_aggregator("gru", store=__import__("facestream.engines.store").engines.store.ModelStore(tmp_path))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.recognition.tracker import FaceTracker, TrackState, iou_matrix
+from facestream.pipeline.recognition.tracker import FaceTracker, TrackState, iou_matrix
 
 
 def box_at(cx: float, cy: float, size: float = 60.0) -> list[float]:

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from pipeline.sources.backoff import Backoff
-from pipeline.sources.frame_buffer import FrameBuffer
+from facestream.pipeline.sources.backoff import Backoff
+from facestream.pipeline.sources.frame_buffer import FrameBuffer
 
 
 def test_backoff_doubles_to_the_cap_and_resets():

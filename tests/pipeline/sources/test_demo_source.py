@@ -8,7 +8,7 @@ import cv2
 import dlib
 from helpers import unique_id
 
-from pipeline.sources import DemoSource, SourceConfig, open_source
+from facestream.pipeline.sources import DemoSource, SourceConfig, open_source
 
 
 def _iou(a, b) -> float:

@@ -6,9 +6,9 @@ import cv2
 import pytest
 from helpers import metric, numbered_frame, unique_id
 
-from engines.errors import FacestreamError
-from pipeline.sources import SourceConfig, open_source
-from pipeline.sources.directory import DirectorySource
+from facestream.errors import FacestreamError
+from facestream.pipeline.sources import SourceConfig, open_source
+from facestream.pipeline.sources.directory import DirectorySource
 
 
 def test_sorted_images_and_non_images_skipped(tmp_path, caplog):

@@ -7,9 +7,9 @@ import random
 import pytest
 from helpers import metric, unique_id, write_video
 
-from engines.errors import FacestreamError
-from pipeline.sources import SourceConfig, open_source
-from pipeline.sources.file import FileSource
+from facestream.errors import FacestreamError
+from facestream.pipeline.sources import SourceConfig, open_source
+from facestream.pipeline.sources.file import FileSource
 
 
 def test_reads_every_frame_in_order(tmp_path):

@@ -9,7 +9,7 @@ import time
 import numpy as np
 from helpers import metric, numbered_frame, unique_id
 
-from pipeline.sources import SourceConfig, open_source
+from facestream.pipeline.sources import SourceConfig, open_source
 from tests.support.mjpeg_http import MjpegCamera
 
 

@@ -9,9 +9,9 @@ import time
 import pytest
 from helpers import metric, unique_id
 
-from pipeline.sources import SourceConfig, open_source
-from pipeline.sources.live import LiveSource
-from pipeline.sources.pyav_capture import pyav_available
+from facestream.pipeline.sources import SourceConfig, open_source
+from facestream.pipeline.sources.live import LiveSource
+from facestream.pipeline.sources.pyav_capture import pyav_available
 
 pytestmark = pytest.mark.slow
 

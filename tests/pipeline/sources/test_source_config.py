@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipeline.sources import SourceConfig
+from facestream.pipeline.sources import SourceConfig
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_bad_values_are_refused(bad):
 
 
 def test_ffmpeg_options_reach_the_capture_options_string():
-    from pipeline.sources.capture_open import ffmpeg_options
+    from facestream.pipeline.sources.capture_open import ffmpeg_options
 
     cfg = SourceConfig(uri="rtsp://cam/x", rtsp_transport="udp", ffmpeg_options={"analyzeduration": 500000})
     assert ffmpeg_options(cfg).split("|")[-2:] == ["rtsp_transport;udp", "analyzeduration;500000"]

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.config import load_config
+from facestream.pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -32,9 +32,9 @@ def test_trained_classifier_names_the_face_in_the_frame(tmp_path):
     pytest.importorskip("torch")
     from skimage import data
 
-    from engines.faces.align import grey_crop_128
-    from engines.faces.analyzer import FaceAnalyzer
-    from pipeline.stages.face_work import FaceWork
+    from facestream.engines.faces.align import grey_crop_128
+    from facestream.engines.faces.analyzer import FaceAnalyzer
+    from facestream.pipeline.stages.face_work import FaceWork
 
     astronaut = np.ascontiguousarray(data.astronaut())
     analyzer = FaceAnalyzer("hog", upsample=1)
@@ -54,7 +54,7 @@ def test_trained_classifier_names_the_face_in_the_frame(tmp_path):
                   "--augment", "none", "--out", str(run)],
                  ["export", "--model", str(run), "--name", "eileen-clf", "--store", str(store),
                   "--unknown-threshold", "0.5"]):
-        r = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=REPO, capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "facestream.pipeline.cli", *args], cwd=REPO, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
     cfg = load_config(None, environ={}, overrides={"inference": {

@@ -7,9 +7,9 @@ import time
 
 import zmq
 
-from pipeline.config import load_config
-from pipeline.stages.base import Stage
-from pipeline.wire import MSG_EOS, Item, decode
+from facestream.pipeline.config import load_config
+from facestream.pipeline.stages.base import Stage
+from facestream.pipeline.wire import MSG_EOS, Item, decode
 
 
 class PassStage(Stage):

@@ -6,9 +6,9 @@ import time
 
 import zmq
 
-from pipeline.config import load_config
-from pipeline.stages.heartbeat import HeartbeatSender
-from pipeline.wire import MSG_HEARTBEAT, decode
+from facestream.pipeline.config import load_config
+from facestream.pipeline.stages.heartbeat import HeartbeatSender
+from facestream.pipeline.wire import MSG_HEARTBEAT, decode
 
 
 def _count(sock: zmq.Socket, seconds: float) -> int:

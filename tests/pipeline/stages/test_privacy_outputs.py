@@ -9,8 +9,8 @@ import time
 import cv2
 import numpy as np
 
-from pipeline.stages.annotate import annotate
-from pipeline.stages.retention import RetentionSweeper
+from facestream.pipeline.stages.annotate import annotate
+from facestream.pipeline.stages.retention import RetentionSweeper
 
 
 def _face_frame() -> np.ndarray:

@@ -5,10 +5,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from pipeline.recognition.engine import RecognizerConfig, StreamRecognizer, recognise_frames
-from pipeline.recognition.events import EventKind
-from pipeline.recognition.gallery import EnrolItem, Gallery
-from pipeline.recognition.scheduler import SchedulerConfig
+from facestream.pipeline.recognition.events import EventKind
+from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
+from facestream.pipeline.recognition.scheduler import SchedulerConfig
+from facestream.pipeline.recognition.stream_recognizer import (
+    RecognizerConfig,
+    StreamRecognizer,
+    recognise_frames,
+)
 
 RNG = np.random.default_rng(0)
 CENTRES = {i: v / np.linalg.norm(v) for i, v in enumerate(RNG.normal(size=(3, 128)))}
