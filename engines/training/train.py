@@ -156,8 +156,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise FacestreamError(f"run folder {path} has no {CHECKPOINT_BEST} or {CHECKPOINT_LAST}")
     if not path.is_file():
         raise FacestreamError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights only: a checkpoint is user-supplied, and unpickling arbitrary objects runs arbitrary code
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is the same user error
         raise FacestreamError(f"{path} is not a facestream checkpoint ({type(exc).__name__})") from exc
     if not isinstance(ckpt, dict) or "arch" not in ckpt or "state_dict" not in ckpt:

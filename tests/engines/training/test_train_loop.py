@@ -131,3 +131,20 @@ def test_threshold_accepts_most_known_faces():
     t = calibrate_unknown_threshold(probs, labels, accept=0.9)
     accepted = probs.max(1)[probs.argmax(1) == labels] >= t
     assert 0.88 <= accepted.mean() <= 0.95
+
+
+class _RunsCodeWhenUnpickled:
+    """A checkpoint payload that would run code on load if the loader unpickled arbitrary objects."""
+
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path(__import__('os').environ['PWNED']).write_text('x')",))
+
+
+def test_checkpoint_with_code_objects_is_refused_not_executed(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("PWNED", str(marker))
+    path = tmp_path / "evil.pt"
+    torch.save({"arch": "seed-cnn", "classes": ["a"], "state_dict": {}, "payload": _RunsCodeWhenUnpickled()}, path)
+    with pytest.raises(FacestreamError, match="is not a facestream checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
