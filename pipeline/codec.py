@@ -7,6 +7,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from .image_header import declared_size
 from .shm import ShmReader, ShmWriter
 from .wire import DTYPES, ENC_JPEG, ENC_NONE, ENC_RAW, ENC_SHM, Item, Payload, WireError, raw_payload
 
@@ -57,6 +58,13 @@ class PayloadDecoder:
         if p.encoding == ENC_RAW:
             return item.data  # already a view checked against the header by wire.decode
         if p.encoding == ENC_JPEG:
+            # The JPEG's own header is checked against the wire header before decoding: a small JPEG can
+            # declare a gigapixel frame, and decoding it would allocate that much.
+            declared = declared_size(item.data)
+            if declared is None:
+                raise WireError("bad_jpeg", f"{item.stream}/{item.seq}: no JPEG frame header")
+            if (declared[1], declared[0]) != tuple(p.shape[:2]):
+                raise WireError("bad_shape", f"jpeg declares {declared[0]}x{declared[1]}, header says {p.shape}")
             flags = cv2.IMREAD_COLOR if len(p.shape) == 3 else cv2.IMREAD_GRAYSCALE
             img = cv2.imdecode(np.frombuffer(item.data, np.uint8), flags)
             if img is None:
