@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 
@@ -26,6 +25,7 @@ from .failure_log import FailureLog
 from .frame_buffer import FrameBuffer
 from .metrics import DROPPED, FRAMES, RECONNECTS, STALLS, UP
 from .stamping import FrameStamper, RateCap
+from .uri import mask_uri, redact
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,8 @@ class LiveSource(Source):
                 if reader.images:
                     self._backoff.reset()
                 delay = self._backoff.next_delay()
-                self._failures.failed(kind, "%s: %s; reconnecting in %.1fs", self._safe_uri(), message, delay)
+                self._failures.failed(kind, "%s: %s; reconnecting in %.1fs", self._safe_uri(), redact(message, self.cfg.uri),
+                                      delay)
                 self._closed.wait(delay)
         except Exception:  # never let a bug kill the supervisor silently: log it, end frames()
             log.exception("stream %s: source supervisor failed", self.stream_id)
@@ -228,11 +229,8 @@ class LiveSource(Source):
         return ("closed", "closed")
 
     def _safe_uri(self) -> str:
-        """The uri without user name and password, for logs."""
-        parts = urlsplit(self.cfg.uri)
-        if parts.username is None and parts.password is None:
-            return self.cfg.uri
-        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+        """The uri without credentials, for logs."""
+        return mask_uri(self.cfg.uri)
 
     @property
     def reader_threads_alive(self) -> int:

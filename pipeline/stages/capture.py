@@ -15,6 +15,7 @@ from ..sources import open_source
 from ..sources.base import Source, SourceFrame
 from ..sources.config import SourceConfig
 from ..sources.frame_buffer import FrameBuffer
+from ..sources.uri import mask_uri, redact
 from ..wire import MSG_FRAME, Item
 from .base import LOSSLESS, POLICY_KEY, Stage
 
@@ -74,8 +75,8 @@ class CaptureStage(Stage):
                     break
                 buf.put(frame, self.stop_event)
         except Exception as exc:  # noqa: BLE001 - a broken source ends its stream, never the stage
-            buf.error = f"{type(exc).__name__}: {exc}"
-            self.log.error("capture: source %s (%s) failed: %s", scfg.id, scfg.uri, buf.error)
+            buf.error = redact(f"{type(exc).__name__}: {exc}", scfg.uri)  # errors travel on: no credentials
+            self.log.error("capture: source %s (%s) failed: %s", scfg.id, mask_uri(scfg.uri), buf.error)
         finally:
             buf.put(_END, self.stop_event)
 
