@@ -23,6 +23,8 @@ from .cache import atomic_write
 
 log = logging.getLogger(__name__)
 HARDWARE_LEVELS = ("none", "ampere_plus", "same_compute_capability")
+# TensorRT version that introduced each level (the Jetson images ship 10.3, which has only AMPERE_PLUS).
+HARDWARE_LEVEL_SINCE = {"ampere_plus": (8, 6), "same_compute_capability": (10, 9)}
 HEARTBEAT_SECONDS = 30.0
 
 
@@ -97,10 +99,31 @@ def _configure(
             raise FacestreamError(
                 f"hardware compatibility {s.hardware_compatibility!r}: use {', '.join(HARDWARE_LEVELS)}"
             )
-        config.hardware_compatibility_level = getattr(
-            trt.HardwareCompatibilityLevel, s.hardware_compatibility.upper()
-        )
+        config.hardware_compatibility_level = hardware_level(trt, s.hardware_compatibility)
     return config
+
+
+def trt_version(trt: Any) -> tuple[int, ...]:
+    """(major, minor, ...) of the tensorrt module; (0,) when it does not say."""
+    parts = []
+    for p in str(getattr(trt, "__version__", "0")).split("."):
+        if not p.isdigit():
+            break
+        parts.append(int(p))
+    return tuple(parts) or (0,)
+
+
+def hardware_level(trt: Any, name: str) -> Any:
+    """The HardwareCompatibilityLevel member for ``name``, or a one-line error when this TensorRT lacks it."""
+    since = HARDWARE_LEVEL_SINCE.get(name, (0,))
+    member = getattr(trt.HardwareCompatibilityLevel, name.upper(), None)
+    if member is None or trt_version(trt) < since:
+        need = ".".join(map(str, since))
+        raise FacestreamError(
+            f"hardware compatibility {name!r} needs TensorRT >= {need}; this is TensorRT "
+            f"{getattr(trt, '__version__', '?')} (use 'none' or 'ampere_plus')"
+        )
+    return member
 
 
 def _attach_timing_cache(config: Any, path: Path | None) -> Any:
@@ -111,7 +134,12 @@ def _attach_timing_cache(config: Any, path: Path | None) -> Any:
     if cache is None and data:  # a stale or foreign cache: start afresh rather than fail the build
         log.warning("timing cache %s is unusable; starting a new one", path)
         cache = config.create_timing_cache(b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        # TensorRT refuses a cache from another device or version: build with a fresh one rather than none.
+        log.warning("TensorRT rejected the timing cache %s; building with a new one", path)
+        cache = config.create_timing_cache(b"")
+        if not config.set_timing_cache(cache, ignore_mismatch=False):
+            raise FacestreamError("TensorRT rejected a new, empty timing cache; cannot build")
     return cache
 
 
