@@ -40,6 +40,11 @@ class PayloadEncoder:
             item.payload = raw_payload(array)
             item.data = array
 
+    def set_reader_hooks(self, reader_gone: Callable[[], bool], while_waiting: Callable[[], None]) -> None:
+        """A lossless shared-memory hop waits for its reader as long as ``reader_gone()`` is False."""
+        if self.shm is not None:
+            self.shm.reader_gone, self.shm.while_waiting = reader_gone, while_waiting
+
     def close(self) -> None:
         if self.shm is not None:
             self.shm.close()

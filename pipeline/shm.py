@@ -6,8 +6,11 @@ rate of ZeroMQ payloads. Each slot is a seqlock with a consumed mark:
 - the writer stores an odd generation, copies the pixels, then the final (even) generation the header names;
 - a reader checks the generation, copies the pixels out, checks it again (a torn or lapped read raises
   :class:`ShmOverrun`: the frame is counted as dropped, never delivered torn), then marks the slot consumed;
-- before reusing a slot the writer waits (lossless hops) until it was consumed, up to a timeout that covers
-  a reader that died. Live hops never wait: an unread slot is overwritten and the late reader drops it.
+- before reusing a slot the writer waits (lossless hops) until it was consumed: for as long as the reader is
+  there (``reader_gone``, from the hop's connection state) however slow it is, else up to ``wait_timeout_s``.
+  Live hops never wait: an unread slot is overwritten and the late reader drops it.
+- a frame larger than the slots moves the ring to a new, larger segment; the old one is *retired*, not
+  removed, until every frame in it was read, so growing never loses the frames still in flight.
 
 Segments are plain files in /dev/shm (mmap), named ``fs-<prefix>-<pid>-<random>``; the writer unlinks its
 own on close, and removes those of dead processes with its prefix when it starts.
@@ -91,21 +94,69 @@ class ShmWriter:
         self.wait_timeout_s = wait_timeout_s
         self.slot_bytes = 0
         self.seg: _Segment | None = None
+        self.retired: list[tuple[_Segment, int]] = []  # (segment, its slot_bytes) with frames still unread
         self.name = ""
         self.next_slot = 0
         self.gen = 0
         self.overwrites_unread = 0
+        # Set by the stage that owns the hop: True once the reader is gone (disconnected), so a lossless wait
+        # ends; called every ~100 ms of waiting (heartbeats: waiting on a slow reader is progress).
+        self.reader_gone: Callable[[], bool] | None = None
+        self.while_waiting: Callable[[], None] | None = None
         remove_stale_segments(prefix)
 
+    def _slot_header(self, seg: _Segment, slot_bytes: int, slot: int) -> np.ndarray:
+        return np.ndarray((3,), dtype=np.uint64, buffer=seg.buf, offset=slot * (SLOT_HEADER + slot_bytes))
+
+    def _unread(self, seg: _Segment, slot_bytes: int) -> bool:
+        for slot in range(self.slots):
+            hdr = self._slot_header(seg, slot_bytes, slot)
+            if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
+                return True
+        return False
+
+    def _release_retired(self) -> None:
+        keep = []
+        for seg, slot_bytes in self.retired:
+            if self._unread(seg, slot_bytes):
+                keep.append((seg, slot_bytes))
+            else:
+                _remove(seg)
+        self.retired = keep
+
     def _alloc(self, nbytes: int) -> None:
-        self.close()
+        if self.seg is not None:
+            if self._unread(self.seg, self.slot_bytes):
+                self.retired.append((self.seg, self.slot_bytes))  # removed once its frames were read
+            else:
+                _remove(self.seg)
+            self.seg = None
+        self.next_slot = 0
         self.slot_bytes = max(nbytes, 1 << 16)
         self.name = f"fs-{self.prefix}-{os.getpid()}-{secrets.token_hex(4)}"
         self.seg = _Segment(os.path.join(SHM_DIR, self.name), self.slots * (SLOT_HEADER + self.slot_bytes), True)
 
     def _header(self, slot: int) -> np.ndarray:
         assert self.seg is not None
-        return np.ndarray((3,), dtype=np.uint64, buffer=self.seg.buf, offset=slot * (SLOT_HEADER + self.slot_bytes))
+        return self._slot_header(self.seg, self.slot_bytes, slot)
+
+    def _wait_consumed(self, hdr: np.ndarray, should_stop: Callable[[], bool] | None) -> None:
+        """Block while the slot holds an unread frame, the reader is there and the stage is not stopping."""
+        start = last_hook = time.monotonic()
+        while int(hdr[2]) != int(hdr[0]):
+            now = time.monotonic()
+            if should_stop is not None and should_stop():
+                return
+            if self.reader_gone is not None:
+                if self.reader_gone():
+                    return
+            elif now - start > self.wait_timeout_s:
+                return
+            if self.while_waiting is not None and now - last_hook >= 0.1:
+                last_hook = now
+                self.while_waiting()
+            # Yield for the first millisecond (the reader is usually a copy away), then sleep.
+            time.sleep(0 if now - start < 0.001 else 0.0002 if now - start < 0.05 else 0.002)
 
     def write(self, array: np.ndarray, wait: bool = False, should_stop: Callable[[], bool] | None = None) -> dict:
         """Copy ``array`` into the next slot; returns the ``shm`` descriptor for the header.
@@ -113,19 +164,15 @@ class ShmWriter:
         With ``wait`` the call blocks while the slot holds a frame nobody has read yet.
         """
         array = np.ascontiguousarray(array)
+        if self.retired:
+            self._release_retired()
         if self.seg is None or array.nbytes > self.slot_bytes:
             self._alloc(array.nbytes)
         slot = self.next_slot
         hdr = self._header(slot)
         if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
             if wait:
-                start = time.monotonic()
-                deadline = start + self.wait_timeout_s
-                while int(hdr[2]) != int(hdr[0]) and time.monotonic() < deadline:
-                    if should_stop is not None and should_stop():
-                        break
-                    # Yield for the first millisecond (the reader is usually a copy away), then sleep.
-                    time.sleep(0 if time.monotonic() - start < 0.001 else 0.0002)
+                self._wait_consumed(hdr, should_stop)
             if int(hdr[2]) != int(hdr[0]):
                 self.overwrites_unread += 1
         self.next_slot = (slot + 1) % self.slots
@@ -140,13 +187,20 @@ class ShmWriter:
         return {"name": self.name, "slot": slot, "gen": self.gen, "slot_bytes": self.slot_bytes}
 
     def close(self) -> None:
+        for seg, _ in self.retired:
+            _remove(seg)
+        self.retired = []
         if self.seg is not None:
-            self.seg.close()
-            try:
-                os.unlink(self.seg.path)
-            except OSError:
-                pass
+            _remove(self.seg)
             self.seg = None
+
+
+def _remove(seg: _Segment) -> None:
+    seg.close()
+    try:
+        os.unlink(seg.path)
+    except OSError:
+        pass
 
 
 class ShmReader:

@@ -1,0 +1,68 @@
+"""The shared-memory ring gives credit back: a lossless writer never laps a frame its reader has not read."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from facestream.pipeline.shm import SHM_DIR, ShmOverrun, ShmReader, ShmWriter
+
+U8 = np.dtype(np.uint8)
+
+
+@pytest.fixture
+def ring():
+    w, r = ShmWriter(f"t{os.getpid()}", slots=1, wait_timeout_s=0.05), ShmReader()
+    yield w, r
+    w.close()
+    r.close()
+
+
+def test_a_slow_but_present_reader_is_waited_for_beyond_the_timeout(ring):
+    w, r = ring
+    w.reader_gone = lambda: False
+    waited = []
+    w.while_waiting = lambda: waited.append(time.monotonic())
+    a = np.ones((4, 4), np.uint8)
+    d0 = w.write(a)
+    done = threading.Event()
+    threading.Thread(target=lambda: (w.write(a * 2, wait=True), done.set()), daemon=True).start()
+    time.sleep(0.5)  # ten times the timeout: the old ring overwrote the unread slot here
+    assert not done.is_set()
+    assert waited, "the stage's housekeeping runs while it waits"
+    np.testing.assert_array_equal(r.read(d0, (4, 4), U8), a)
+    assert done.wait(2)
+    assert w.overwrites_unread == 0
+
+
+def test_a_reader_that_is_gone_is_not_waited_for(ring):
+    w, r = ring
+    w.reader_gone = lambda: True
+    d0 = w.write(np.ones((4, 4), np.uint8))
+    w.write(np.zeros((4, 4), np.uint8), wait=True)
+    assert w.overwrites_unread == 1
+    with pytest.raises(ShmOverrun):
+        r.read(d0, (4, 4), U8)
+
+
+def test_growing_the_ring_keeps_unread_frames_until_they_are_read():
+    w, r = ShmWriter(f"g{os.getpid()}", slots=2), ShmReader()
+    try:
+        small = np.full((100, 100, 3), 7, np.uint8)
+        big = np.full((400, 300, 3), 9, np.uint8)  # larger than a slot: the ring moves to a new segment
+        d_small = w.write(small, wait=True)
+        d_big = w.write(big, wait=True)
+        assert d_big["name"] != d_small["name"]
+        # The old segment still exists: the small frame (never attached by the reader yet) is readable.
+        np.testing.assert_array_equal(r.read(d_small, small.shape, U8), small)
+        np.testing.assert_array_equal(r.read(d_big, big.shape, U8), big)
+        w.write(big, wait=True)  # the next write removes the retired segment, now fully read
+        assert not os.path.exists(os.path.join(SHM_DIR, d_small["name"]))
+    finally:
+        w.close()
+        r.close()
+    assert not os.path.exists(os.path.join(SHM_DIR, d_big["name"]))
