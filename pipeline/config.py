@@ -162,8 +162,9 @@ class PipelineConfig(Section):
     def run_dir(self) -> Path:
         if self.transport.run_dir:
             return Path(self.transport.run_dir)
-        base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-        return Path(base) / f"facestream-{os.getuid()}"
+        from .run_dir import default_base
+
+        return default_base()
 
     def hop(self, stage: str) -> HopConfig:
         return getattr(self.transport, stage)

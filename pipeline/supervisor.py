@@ -16,8 +16,10 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .config import STAGES, PipelineConfig
+from .run_dir import StageLock, private_run_dir, remove_run_dir, secure_dir
 
 log = logging.getLogger("facestream.supervisor")
 
@@ -50,6 +52,14 @@ def _child_main(name: str, cfg_json: str, restarts: int) -> None:
 
 class Supervisor:
     def __init__(self, cfg: PipelineConfig, stages: tuple[str, ...] = STAGES):
+        self.own_run_dir: Path | None = None
+        if not cfg.transport.run_dir and set(stages) == set(STAGES):
+            # All four stages are ours: a run directory of our own, so a second run on this host cannot
+            # take our frames (stages started one by one share the default base instead).
+            self.own_run_dir = private_run_dir()
+            cfg = cfg.model_copy(deep=True)
+            cfg.transport.run_dir = str(self.own_run_dir)
+        self.run_lock = StageLock(secure_dir(cfg.run_dir()), "run")  # one supervisor per run directory
         self.cfg = cfg
         self.cfg_json = cfg.model_dump_json()
         self.children = {name: Child(name) for name in stages}
@@ -109,6 +119,9 @@ class Supervisor:
                                 _describe(code), c.restarts, c.backoff)
         finally:
             self.stop_all()
+            self.run_lock.release()
+            if self.own_run_dir is not None:
+                remove_run_dir(self.own_run_dir)
         return self.exit_code
 
     def stop_all(self) -> None:

@@ -25,17 +25,18 @@ def stage_class(name: str):
 def run_stage(name: str, cfg: PipelineConfig) -> int:
     """Run one stage in this process until its streams end or it is told to stop. Returns the exit code."""
     from ..metrics import serve_metrics
+    from ..run_dir import StageLock, secure_dir
 
     logging.basicConfig(level=cfg.log_level.upper(), format=f"%(asctime)s %(levelname)s [{name}:{os.getpid()}] %(message)s")
+    run_dir = secure_dir(cfg.run_dir())
+    lock = StageLock(run_dir, name)  # a second process of this stage on this run dir is refused
     if cfg.metrics.enabled:
-        serve_metrics(name, cfg.metrics.host, cfg.metrics.ports.get(name, 0), cfg.run_dir())
+        serve_metrics(name, cfg.metrics.host, cfg.metrics.ports.get(name, 0), run_dir)
     from ..metrics import STAGE_RESTARTS
 
     restarts = int(os.environ.get("FACESTREAM_STAGE_RESTARTS", "0") or 0)
     if restarts:
         STAGE_RESTARTS.labels(name).inc(restarts)
-    run_dir = cfg.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
     pid_file = run_dir / f"{name}.pid"
     pid_file.write_text(f"{os.getpid()}\n")
     stage = stage_class(name)(cfg)
@@ -47,6 +48,7 @@ def run_stage(name: str, cfg: PipelineConfig) -> int:
                 pid_file.unlink()
         except OSError:
             pass
+        lock.release()
 
 
 def stage_process_main(name: str, cfg_json: str) -> None:

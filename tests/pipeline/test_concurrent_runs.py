@@ -1,0 +1,70 @@
+"""Two runs on one host: each default run gets its own run directory and completes with every frame; a run
+started on a run directory another run holds is refused in one line, and the first run is untouched."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from facestream.errors import FacestreamError
+from facestream.pipeline.run_dir import StageLock, secure_dir
+
+from .helpers import cli, kill_tree, read_summary, start
+
+pytestmark = pytest.mark.slow
+NO_PORTS = "{capture: 0, preprocess: 0, inference: 0, sink: 0}"
+
+
+def _env(tmp_path, **extra):
+    return {"XDG_RUNTIME_DIR": str(tmp_path / "xdg"), "FACESTREAM__METRICS__PORTS": NO_PORTS,
+            "FACESTREAM_MODELS": str(tmp_path / "models"), **extra}
+
+
+def test_two_default_runs_on_one_host_both_complete_with_every_frame(tmp_path):
+    procs = []
+    for k in (1, 2):
+        env = _env(tmp_path, FACESTREAM_GALLERY=str(tmp_path / f"g{k}.db"))
+        procs.append(start(cli("run", "--out", str(tmp_path / f"out{k}")), tmp_path / f"log{k}.txt", env=env))
+    try:
+        for k, p in enumerate(procs, 1):
+            assert p.wait(400) == 0, (tmp_path / f"log{k}.txt").read_text()[-3000:]
+    finally:
+        for p in procs:
+            kill_tree(p)
+    for k in (1, 2):
+        s = read_summary(tmp_path / f"out{k}")["streams"]["demo"]
+        assert s["results"] == s["frames_total"] > 100 and s["lost"] == 0 and s["dropped_total"] == 0, s
+        assert "new epoch" not in (tmp_path / f"log{k}.txt").read_text()
+    # Each run removed its own directory under the private base when it finished.
+    base = tmp_path / "xdg" / "facestream"
+    assert stat.S_IMODE(os.stat(base).st_mode) == 0o700
+    assert not list(base.glob("run-*"))
+
+
+def test_a_second_run_on_a_held_run_dir_is_refused_in_one_line(tmp_path):
+    run_dir = secure_dir(tmp_path / "run")
+    lock = StageLock(run_dir, "run")  # what a running supervisor holds
+    try:
+        p = start(cli("run", "--out", str(tmp_path / "out"), "--set", f"transport.run_dir={run_dir}"),
+                  tmp_path / "log.txt", env=_env(tmp_path))
+        assert p.wait(120) == 2
+        err = (tmp_path / "log.txt").read_text().strip().splitlines()[-1]
+        assert err.startswith("facestream: error: another facestream run") and "transport.run_dir" in err
+        assert "Traceback" not in (tmp_path / "log.txt").read_text()
+    finally:
+        lock.release()
+
+
+def test_a_run_dir_owned_by_someone_else_or_a_symlink_is_refused(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(FacestreamError, match="not a plain directory"):
+        secure_dir(tmp_path / "link")
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o777)
+    os.chmod(loose, 0o777)
+    secure_dir(loose)
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
