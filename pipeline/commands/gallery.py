@@ -16,10 +16,6 @@ from pathlib import Path
 
 from facestream.errors import FacestreamError
 
-MAX_PHOTO_BYTES = 30 * 1024 * 1024
-MAX_PHOTO_PIXELS = 60_000_000
-DETECT_MAX_SIDE = 1600
-
 
 def _gallery_arg() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
