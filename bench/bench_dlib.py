@@ -38,6 +38,7 @@ import dlib  # noqa: E402
 from facestream.engines.dlib_import import import_dlib_models, model_file  # noqa: E402
 from facestream.engines.faces.detector import FaceDetector, HogDetector  # noqa: E402
 from facestream.engines.faces.embedder import FaceEmbedder  # noqa: E402
+from facestream.engines.faces.vectors import CHIP_SIZE  # noqa: E402
 from facestream.engines.store import ModelStore  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -66,7 +67,7 @@ def lfw_chips(limit: int | None) -> list[np.ndarray]:
     for f in sorted(LFW.glob("*/*.jpg"))[:limit]:
         img = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
         for rect in hog(img, 0):
-            chips.append(np.asarray(dlib.get_face_chip(img, sp(img, rect), 150, 0.25)))
+            chips.append(np.asarray(dlib.get_face_chip(img, sp(img, rect), CHIP_SIZE, 0.25)))
     return chips
 
 

@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from facestream.engines.faces.vectors import CHIP_SIZE  # noqa: E402
 from facestream.engines.runtime import load_model  # noqa: E402
 from facestream.engines.store import ModelStore  # noqa: E402
 
@@ -73,7 +74,7 @@ def main() -> int:
             for precision in ("fp32", "fp16"):
                 model = load_model(EMBEDDER, backend="onnxruntime", precision=precision, store=store, **opts)
                 for batch in (1, 8, 32):
-                    x = rng.uniform(0, 255, (batch, 3, 150, 150)).astype(np.float32)
+                    x = rng.uniform(0, 255, (batch, 3, CHIP_SIZE, CHIP_SIZE)).astype(np.float32)
                     sec = median_seconds(lambda m=model, x=x: m.infer(x), args.repeats)
                     rows.append((EMBEDDER, precision, label, batch, sec))
                     print(

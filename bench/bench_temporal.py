@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from facestream.engines.faces.vectors import l2_normalise  # noqa: E402
 from facestream.engines.training.temporal_data import EmbeddingBank, build_bank, sample_track  # noqa: E402
-from facestream.pipeline.recognition.gallery import l2_normalise  # noqa: E402
 from facestream.pipeline.recognition.matcher import calibrate_threshold  # noqa: E402
 from facestream.pipeline.recognition.temporal import MeanPool, QualityWeightedMean, make_aggregator  # noqa: E402
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facestream.fsutil import is_image_file
+
 from .manifest import Manifest, TensorSpec
 from .trt.profiles import ProfileConfig, derive_profiles
-
-IMAGE_SUFFIXES = (".pgm", ".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def real_image_inputs(manifest: Manifest, folder: Path, limit: int = 16) -> dict
     if layout is None:
         return None
     order, channels, height, width = layout
-    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    paths = sorted(p for p in Path(folder).rglob("*") if is_image_file(p))[:limit]
     images = []
     for path in paths:
         img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)

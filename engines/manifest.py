@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from facestream.fsutil import atomic_write
+
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
@@ -76,9 +78,7 @@ class Manifest(BaseModel):
 
     def write(self, folder: Path) -> Path:
         path = Path(folder) / MANIFEST_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.model_dump(), indent=2, sort_keys=True))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(self.model_dump(), indent=2, sort_keys=True))
         return path
 
     @classmethod

@@ -31,23 +31,24 @@ def enrolment_view() -> np.ndarray:
 
 
 def ensure_demo_gallery(path: Path, models_dir: str = "") -> Path:
-    """Create (once) a gallery at ``path`` holding the demo person; returns the path."""
-    from facestream.engines.faces.analyzer import FaceAnalyzer
+    """Create (once) a gallery at ``path`` holding the demo person; returns the path.
+
+    The view goes through the same enrolment (and quality gate) as ``facestream gallery add``.
+    """
     from facestream.engines.store import ModelStore
 
-    from .recognition.gallery import EnrolItem, Gallery
+    from .recognition.enrolment import PhotoEnroller
+    from .recognition.gallery import Gallery
 
     path = Path(path)
     with Gallery(path) as gallery:
         if DEMO_PERSON in gallery.names():
             return path
         view = enrolment_view()
-        faces = FaceAnalyzer("hog", store=ModelStore(models_dir or None), upsample=1).analyze(view)
-        if len(faces) != 1:
-            raise RuntimeError(f"demo enrolment view should show one face, found {len(faces)}")
-        face = faces[0]
-        digest = hashlib.sha256(view.tobytes()).hexdigest()
-        gallery.enrol(DEMO_PERSON, [EnrolItem(face.embedding, float(face.quality.score), digest,
-                                              "skimage.data.astronaut (mirrored, rotated, darker)")])
+        item = PhotoEnroller("hog", store=ModelStore(models_dir or None)).item_from_rgb(
+            view, hashlib.sha256(view.tobytes()).hexdigest(),
+            source="skimage.data.astronaut (mirrored, rotated, darker)", label="demo enrolment view",
+        )
+        gallery.enrol(DEMO_PERSON, [item])
     log.info("demo: enrolled %s in %s from a different view of the photo", DEMO_PERSON, path)
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from facestream import __version__
+from facestream.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,7 @@ def serve_metrics(stage: str, host: str, port: int, run_dir: Path | None) -> str
     if run_dir is not None:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
-            tmp = run_dir / f".metrics-{stage}.url.tmp"
-            tmp.write_text(url + "\n")
-            tmp.replace(run_dir / f"metrics-{stage}.url")
+            atomic_write(run_dir / f"metrics-{stage}.url", url + "\n")
         except OSError:
             pass
     return url

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import ipaddress
 import logging
-import os
 import stat
 import threading
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from prometheus_client import Counter
 from zmq.auth.thread import ThreadAuthenticator
 
 from facestream.errors import FacestreamError
+from facestream.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,7 @@ def generate_keypair(out_dir: str | Path, name: str = "facestream", overwrite: b
 
 def _write_private(path: Path, text: str) -> None:
     """Create ``path`` with mode 0600 from the start (no window in which others could read it)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text, private=True)
 
 
 def _read_key(text: str, what: str, source: str) -> bytes:

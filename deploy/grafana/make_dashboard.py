@@ -2,7 +2,7 @@
 
 The JSON is generated so that panels stay uniform (datasource variable, stream filter, units) and a metric renamed in
 docs/metrics.md is changed in one place. Run after editing: ``python deploy/grafana/make_dashboard.py``.
-tests/deploy/test_deploy_assets.py checks that the committed JSON equals this script's output.
+tests/deploy/test_dashboard.py checks that the committed JSON equals this script's output.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from .reader import DlibFormatError, DlibNet, Layer
 
 INPUT = "image"
 OUTPUT = "descriptor"
-CHIP_SIZE = 150
 
 
 def _expect(layers: list[Layer], i: int, kinds: tuple[str, ...]) -> None:

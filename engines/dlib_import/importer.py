@@ -14,6 +14,7 @@ from pathlib import Path
 
 import onnx
 
+from facestream.engines.faces.vectors import CHIP_SIZE, EMBEDDING_SIZE
 from facestream.engines.fp16 import convert_to_fp16
 from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
 from facestream.engines.store import ModelEntry, ModelStore
@@ -57,12 +58,12 @@ def _sha256(path: Path) -> str:
 
 
 def _embedder_manifest(src: Path, mean: tuple[float, float, float]) -> Manifest:
-    size = embedder.CHIP_SIZE
+    size = CHIP_SIZE
     return Manifest(
         name=EMBEDDER_NAME,
         task="embedder",
         inputs=[TensorSpec(name=embedder.INPUT, shape=["batch", 3, size, size], value_range=(0.0, 255.0))],
-        outputs=[TensorSpec(name=embedder.OUTPUT, shape=["batch", 128])],
+        outputs=[TensorSpec(name=embedder.OUTPUT, shape=["batch", EMBEDDING_SIZE])],
         profiles={
             embedder.INPUT: ProfileSpec(
                 min=[1, 3, size, size], opt=[16, 3, size, size], max=[64, 3, size, size]

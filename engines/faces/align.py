@@ -16,6 +16,8 @@ import numpy as np
 
 from facestream.engines.preprocess import CROP_SIZE, face_crop_128
 
+from .vectors import CHIP_SIZE
+
 # dlib's 5-point chip template (get_face_chip_details), in units of the chip's face square.
 TEMPLATE_5 = np.array(
     [
@@ -50,7 +52,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, 
     return m, mean_dst - m @ mean_src
 
 
-def chip_rect(landmarks5: np.ndarray, size: int = 150, padding: float = 0.25):
+def chip_rect(landmarks5: np.ndarray, size: int = CHIP_SIZE, padding: float = 0.25):
     """dlib's get_face_chip_details: (rect (l, t, r, b) as floats, angle in radians)."""
     pts = np.asarray(landmarks5, np.float64)
     if pts.shape != (5, 2):
@@ -115,7 +117,7 @@ def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def face_chip(rgb: np.ndarray, landmarks5: np.ndarray, size: int = 150, padding: float = 0.25) -> np.ndarray:
+def face_chip(rgb: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, padding: float = 0.25) -> np.ndarray:
     """Aligned uint8 (size, size, 3) face chip, as ``dlib.get_face_chip(img, shape, size, padding)``."""
     rect, angle = chip_rect(landmarks5, size, padding)
     chip_area = size * size

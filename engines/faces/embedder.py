@@ -12,8 +12,7 @@ from facestream.engines.store import ModelStore
 from facestream.errors import FacestreamError
 
 from .models import ensure_dlib_models, load_onnx_model
-
-CHIP = 150
+from .vectors import CHIP_SIZE, EMBEDDING_SIZE
 
 
 class FaceEmbedder:
@@ -36,11 +35,11 @@ class FaceEmbedder:
         chips = np.asarray(chips)
         if chips.ndim == 3:
             chips = chips[None]
-        if chips.ndim != 4 or chips.shape[1:] != (CHIP, CHIP, 3) or chips.dtype != np.uint8:
+        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.dtype != np.uint8:
             raise FacestreamError(
-                f"embedder input must be uint8 (N,{CHIP},{CHIP},3) RGB chips, got {chips.shape} {chips.dtype}"
+                f"embedder input must be uint8 (N,{CHIP_SIZE},{CHIP_SIZE},3) RGB chips, got {chips.shape} {chips.dtype}"
             )
         if len(chips) == 0:
-            return np.zeros((0, 128), np.float32)
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
         batch = np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32)
         return self.model.infer(batch)["descriptor"].astype(np.float32, copy=False)

@@ -15,8 +15,8 @@ import numpy as np
 
 from facestream.engines.preprocess import face_crop_128
 from facestream.errors import FacestreamError
+from facestream.fsutil import IMAGE_SUFFIXES, is_image_file
 
-IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
 SPLIT_POLICIES = ("none", "orl", "random")
 
 
@@ -61,13 +61,13 @@ def load_image_folder(root: str | Path, center_crop: float | None = None) -> Fac
         raise FacestreamError(f"dataset path {root} is a file, not a folder of one folder per person")
     people = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     per_person = {
-        p.name: sorted((f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
+        p.name: sorted((f for f in p.iterdir() if is_image_file(f)), key=_natural_key)
         for p in people
     }
     per_person = {name: files for name, files in per_person.items() if files}
     if not per_person:
         raise FacestreamError(
-            f"dataset folder {root} has no person folders with images ({', '.join(IMAGE_EXTENSIONS)})"
+            f"dataset folder {root} has no person folders with images ({', '.join(IMAGE_SUFFIXES)})"
         )
     if len(per_person) < 2:
         only = next(iter(per_person))

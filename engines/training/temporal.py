@@ -1,8 +1,9 @@
 """Train and export the temporal heads (GRU and self-attention) that aggregate a track's embeddings.
 
-Imported only by the train command (it needs torch). Both heads share one contract (see
-``pipeline/recognition/temporal.py``): sequence-major inputs ``embeddings`` (T,B,128), ``quality`` (T,B),
-``mask`` (T,B) and outputs ``embedding`` (B,128, unit norm) and ``confidence`` (B,).
+Imported only by the train command (it needs torch). Both heads share one contract, named in
+``engines/temporal_heads.py`` and run by ``pipeline/recognition/temporal.py``: sequence-major inputs
+``embeddings`` (T,B,128), ``quality`` (T,B), ``mask`` (T,B) and outputs ``embedding`` (B,128, unit norm) and
+``confidence`` (B,).
 
 Both heads output a *re-weighted mean of the input embeddings*, so the result stays in the embedder's space
 and is matched against one-photo galleries with the same thresholds as mean pooling. They learn which frames
@@ -28,18 +29,27 @@ import onnx
 import torch
 from torch import nn
 
+from facestream.engines.faces.vectors import EMBEDDING_SIZE
 from facestream.engines.fp16 import convert_to_fp16
 from facestream.engines.manifest import Manifest, ProfileSpec, TensorSpec
 from facestream.engines.store import ModelStore
+from facestream.engines.temporal_heads import (
+    INPUT_EMBEDDINGS,
+    INPUT_MASK,
+    INPUT_NAMES,
+    INPUT_QUALITY,
+    MAX_LEN,
+    MODEL_NAMES,
+    OUTPUT_CONFIDENCE,
+    OUTPUT_EMBEDDING,
+    OUTPUT_NAMES,
+)
 from facestream.errors import FacestreamError
 
 from .temporal_data import EmbeddingBank, sample_track
 
 log = logging.getLogger(__name__)
 
-EMBED_DIM = 128
-MAX_LEN = 32
-MODEL_NAMES = {"gru": "temporal-gru", "attention": "temporal-attention"}
 NEG = -1.0e4  # masked logit; finite so FP16 engines stay finite
 
 
@@ -72,7 +82,7 @@ class GRUHead(nn.Module):
 
     def __init__(self, hidden: int = 64):
         super().__init__()
-        self.gru = nn.GRU(EMBED_DIM + 1, hidden)  # seq-major: exports as ONNX GRU with layout=0
+        self.gru = nn.GRU(EMBEDDING_SIZE + 1, hidden)  # seq-major: exports as ONNX GRU with layout=0
         self.score = nn.Linear(hidden + 1, 1)
         self.out = _PoolingOutput(hidden)
 
@@ -88,7 +98,7 @@ class AttentionHead(nn.Module):
 
     def __init__(self, dim: int = 64):
         super().__init__()
-        self.proj = nn.Linear(EMBED_DIM + 1, dim)
+        self.proj = nn.Linear(EMBEDDING_SIZE + 1, dim)
         self.q = nn.Linear(dim, dim, bias=False)
         self.k = nn.Linear(dim, dim, bias=False)
         self.v = nn.Linear(dim, dim, bias=False)
@@ -155,7 +165,7 @@ def _batch(bank: EmbeddingBank, rng: np.random.Generator, cfg: TrainConfig):
         for p in people
     ]
     t = max(len(q) for _, q in seqs)
-    x = np.zeros((t, cfg.batch, EMBED_DIM), np.float32)
+    x = np.zeros((t, cfg.batch, EMBEDDING_SIZE), np.float32)
     qual = np.zeros((t, cfg.batch), np.float32)
     mask = np.zeros((t, cfg.batch), np.float32)
     for i, (e, q) in enumerate(seqs):
@@ -206,20 +216,17 @@ def train_head(kind: str, bank: EmbeddingBank, cfg: TrainConfig | None = None) -
 def export_onnx(model: nn.Module, opset: int = 17) -> onnx.ModelProto:
     """ONNX with dynamic seq and batch axes (TorchScript exporter: nn.GRU becomes one GRU op, layout=0)."""
     t, b = 5, 2
-    args = (torch.zeros(t, b, EMBED_DIM), torch.ones(t, b), torch.ones(t, b))
+    args = (torch.zeros(t, b, EMBEDDING_SIZE), torch.ones(t, b), torch.ones(t, b))
     buf = io.BytesIO()
     torch.onnx.export(
         model,
         args,
         buf,
-        input_names=["embeddings", "quality", "mask"],
-        output_names=["embedding", "confidence"],
+        input_names=list(INPUT_NAMES),
+        output_names=list(OUTPUT_NAMES),
         dynamic_axes={
-            "embeddings": {0: "seq", 1: "batch"},
-            "quality": {0: "seq", 1: "batch"},
-            "mask": {0: "seq", 1: "batch"},
-            "embedding": {0: "batch"},
-            "confidence": {0: "batch"},
+            **{name: {0: "seq", 1: "batch"} for name in INPUT_NAMES},
+            **{name: {0: "batch"} for name in OUTPUT_NAMES},
         },
         opset_version=opset,
         dynamo=False,
@@ -235,25 +242,25 @@ def head_manifest(kind: str, metrics: dict | None = None) -> Manifest:
         name=MODEL_NAMES[kind],
         task="temporal",
         inputs=[
-            TensorSpec(name="embeddings", shape=[*seq_batch, EMBED_DIM], value_range=(-1.001, 1.001)),
-            TensorSpec(name="quality", shape=seq_batch),
-            TensorSpec(name="mask", shape=seq_batch, value_range=(0.0, 1.0)),
+            TensorSpec(name=INPUT_EMBEDDINGS, shape=[*seq_batch, EMBEDDING_SIZE], value_range=(-1.001, 1.001)),
+            TensorSpec(name=INPUT_QUALITY, shape=seq_batch),
+            TensorSpec(name=INPUT_MASK, shape=seq_batch, value_range=(0.0, 1.0)),
         ],
         outputs=[
-            TensorSpec(name="embedding", shape=["batch", EMBED_DIM]),
-            TensorSpec(name="confidence", shape=["batch"]),
+            TensorSpec(name=OUTPUT_EMBEDDING, shape=["batch", EMBEDDING_SIZE]),
+            TensorSpec(name=OUTPUT_CONFIDENCE, shape=["batch"]),
         ],
         profiles={
-            "embeddings": ProfileSpec(
-                min=[1, 1, EMBED_DIM], opt=[16, 16, EMBED_DIM], max=[MAX_LEN, 64, EMBED_DIM]
+            INPUT_EMBEDDINGS: ProfileSpec(
+                min=[1, 1, EMBEDDING_SIZE], opt=[16, 16, EMBEDDING_SIZE], max=[MAX_LEN, 64, EMBEDDING_SIZE]
             ),
-            "quality": ProfileSpec(min=[1, 1], opt=[16, 16], max=[MAX_LEN, 64]),
-            "mask": ProfileSpec(min=[1, 1], opt=[16, 16], max=[MAX_LEN, 64]),
+            INPUT_QUALITY: ProfileSpec(min=[1, 1], opt=[16, 16], max=[MAX_LEN, 64]),
+            INPUT_MASK: ProfileSpec(min=[1, 1], opt=[16, 16], max=[MAX_LEN, 64]),
         },
         preprocessing={
-            "embeddings": "L2-normalised 128-d face embeddings, sequence-major, right-padded",
-            "quality": "face quality score in [0, 1] per frame (0 on padding)",
-            "mask": "1 for real frames, 0 for padding at the end",
+            INPUT_EMBEDDINGS: f"L2-normalised {EMBEDDING_SIZE}-d face embeddings, sequence-major, right-padded",
+            INPUT_QUALITY: "face quality score in [0, 1] per frame (0 on padding)",
+            INPUT_MASK: "1 for real frames, 0 for padding at the end",
         },
         licence="Apache-2.0 (trained by facestream on embeddings of ORL and LFW faces)",
         source="engines/training/temporal.py",

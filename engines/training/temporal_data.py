@@ -21,12 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facestream.engines.faces.vectors import CHIP_SIZE, l2_normalise
 from facestream.errors import FacestreamError
+from facestream.fsutil import atomic_open, is_image_file
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".pgm", ".jpg", ".jpeg", ".png", ".bmp")
-CHIP_SIZE = 150
 BANK_VERSION = 3
 
 
@@ -43,17 +43,16 @@ class EmbeddingBank:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(
-            tmp,
-            embeddings=self.embeddings,
-            quality=self.quality,
-            person=self.person,
-            image=self.image,
-            variant=self.variant,
-            people=np.array(self.people),
-        )
-        tmp.replace(path)
+        with atomic_open(path) as f:
+            np.savez_compressed(
+                f,
+                embeddings=self.embeddings,
+                quality=self.quality,
+                person=self.person,
+                image=self.image,
+                variant=self.variant,
+                people=np.array(self.people),
+            )
 
     @classmethod
     def load(cls, path: Path) -> EmbeddingBank:
@@ -88,7 +87,7 @@ def list_identity_folder(root: Path, prefix: str = "") -> dict[str, list[Path]]:
     out = {}
     for p in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")):
         files = sorted(
-            (f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS),
+            (f for f in p.iterdir() if is_image_file(f)),
             key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f.stem)],
         )
         if len(files) >= 2:
@@ -139,7 +138,7 @@ class ChipEmbedder:
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         out = np.asarray(self._embedder.embed(np.stack(chips)), dtype=np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return l2_normalise(out)
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -7,7 +7,6 @@ Runs are reproducible: each epoch's shuffling, augmentation and dropout draw fro
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facestream.errors import FacestreamError
+from facestream.fsutil import atomic_open
 
 from .architectures import build_model, is_embedding_model
 from .data import FaceDataset, make_augmenter, split_stratified
@@ -139,9 +139,8 @@ def calibrate_unknown_threshold(probs: np.ndarray, labels: np.ndarray, accept: f
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from facestream import fsutil
 from facestream.errors import FacestreamError
 
 from ..paths import cache_dir
@@ -99,12 +99,7 @@ def decide(key: EngineKey, sidecar: dict[str, Any] | None, plan: bytes | None) -
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, data, fsync=True)  # an engine plan must survive a power cut whole
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ seq). Replaying the same frames therefore yields the same ids, and a sink can dr
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
+from typing import Any
+
+from .identity import HasIdentity, Identity, identity_fields
 
 
 class EventKind(str, Enum):
@@ -33,8 +36,8 @@ def make_event_id(track_ref: str, kind: EventKind, seq: int) -> str:
 
 
 @dataclass(frozen=True)
-class TrackEvent:
-    """One event. ``identity`` is a name, ``unknown#N``, or None (started/ended before any decision)."""
+class TrackEvent(HasIdentity):
+    """One event. ``who`` is None when started/ended before any decision; ``identity`` is its label."""
 
     event_id: str
     kind: EventKind
@@ -44,17 +47,19 @@ class TrackEvent:
     seq: int
     ts_ns: int
     first_ts_ns: int
-    identity: str | None = None
-    name: str | None = None
-    unknown_id: int | None = None
-    score: float | None = None
-    confidence: float | None = None
+    who: Identity | None = None
     best_shot_path: str | None = None
     previous_identity: str | None = None
     dwell_seconds: float | None = None
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: flat fields in declaration order, ``who`` as its five fields."""
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "who":
+                d.update(identity_fields(self.who))
+            else:
+                d[f.name] = getattr(self, f.name)
         d["kind"] = self.kind.value
         return d
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gallery import GallerySnapshot, l2_normalise
+from facestream.engines.faces.vectors import l2_normalise
+
+from .gallery import GallerySnapshot
 
 # Cosine threshold for dlib's 128-d embeddings, from bench/bench_temporal.py's clean photo pairs: LFW
 # true-accept 0.953 / false-accept 0.0002, ORL 0.995 / 0.007. Degraded video tracks calibrate stricter

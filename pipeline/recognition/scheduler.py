@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import Counter
 
-from .gallery import l2_normalise
+from facestream.engines.faces.vectors import l2_normalise
 
 EMBEDDINGS_COMPUTED = Counter(
     "facestream_embeddings_computed_total",

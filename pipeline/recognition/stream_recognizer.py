@@ -15,7 +15,8 @@ embedding go through the embedder in one batch::
 (:func:`recognise_frames` does exactly this given an ``embed`` function.) ``complete`` must be called for every
 frame passed to ``update``, with an empty (0, 128) array when nothing was asked; it returns a
 :class:`FrameResult`: one :class:`TrackResult` per face (same order as the faces given to ``update``) and
-the frame's :class:`~pipeline.recognition.events.TrackEvent` list. Frames of one stream must be completed in
+the frame's :class:`~pipeline.recognition.events.TrackEvent` list (results in ``results.py``; who a track
+is travels as one :class:`~pipeline.recognition.identity.Identity`). Frames of one stream must be completed in
 order; different streams are independent.
 
 A face is any object with ``box`` (x1, y1, x2, y2), ``quality`` (a float or an object with ``.score``) and
@@ -41,9 +42,13 @@ import cv2
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
+from facestream.engines.faces.vectors import EMBEDDING_SIZE
+
 from .events import EventKind, TrackEvent, make_track_ref, new_event
 from .gallery import Gallery, GallerySnapshot
+from .identity import Identity
 from .matcher import DEFAULT_THRESHOLD, Matcher, MatchResult
+from .results import FrameResult, TrackResult
 from .scheduler import RecognitionScheduler, SchedulerConfig
 from .temporal import Aggregator, MeanPool
 from .tracker import FaceTracker
@@ -76,29 +81,6 @@ class RecognizerConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
-@dataclass(frozen=True)
-class TrackResult:
-    face_index: int
-    track_id: int
-    track_ref: str
-    confirmed: bool
-    embedded: bool
-    identity: str | None = None  # name, "unknown#N", or None (not decided yet)
-    name: str | None = None
-    unknown_id: int | None = None
-    score: float | None = None
-    confidence: float | None = None
-
-
-@dataclass
-class FrameResult:
-    stream_id: str
-    seq: int
-    ts_ns: int
-    tracks: list[TrackResult]
-    events: list[TrackEvent]
-
-
 @dataclass
 class _TrackMemory:
     track_ref: str
@@ -108,12 +90,8 @@ class _TrackMemory:
     frames: deque = field(default_factory=deque)  # (embedding, quality)
     best_quality: float = float("-inf")
     best_chip: np.ndarray | None = None
-    identity: str | None = None
-    name: str | None = None
-    unknown_id: int | None = None
-    score: float | None = None
-    confidence: float | None = None
-    candidate: str | None = None
+    who: Identity | None = None
+    candidate: str | None = None  # label of a different identity gathering votes
     candidate_votes: int = 0
     counted_unknown: bool = False
 
@@ -267,11 +245,7 @@ class StreamRecognizer:
                         track_ref=mem.track_ref if mem else "",
                         confirmed=confirmed,
                         embedded=i in asked,
-                        identity=mem.identity if mem else None,
-                        name=mem.name if mem else None,
-                        unknown_id=mem.unknown_id if mem else None,
-                        score=mem.score if mem else None,
-                        confidence=mem.confidence if mem else None,
+                        who=mem.who if mem else None,
                     )
                 )
             for e in p.events:
@@ -306,9 +280,9 @@ class StreamRecognizer:
         confidence: float,
         match: MatchResult,
     ) -> None:
-        unknown_id = None
+        score, confidence = float(match.score), float(confidence)
         if match.known:
-            identity = match.name
+            who = Identity(match.name, name=match.name, score=score, confidence=confidence)
         else:
             if mem.best_quality < self.config.unknown_min_quality:
                 return  # too poor a view to start an anonymous identity; wait for a better shot
@@ -318,57 +292,33 @@ class StreamRecognizer:
                     embedding, mem.best_quality, p.ts_ns, new_sighting=new_sighting
                 )
                 mem.counted_unknown = True
-                unknown_id = cluster.unknown_id
-                identity = cluster.label
+                who = Identity(cluster.label, unknown_id=cluster.unknown_id, score=score, confidence=confidence)
             else:
-                identity = "unknown"
-        if identity == mem.identity:
-            mem.score, mem.confidence, mem.candidate_votes = match.score, confidence, 0
+                who = Identity("unknown", score=score, confidence=confidence)
+        if mem.who is not None and who.label == mem.who.label:
+            mem.who, mem.candidate_votes = mem.who.with_evidence(score, confidence), 0
             return
-        if mem.identity is not None:
+        if mem.who is not None:
             # Hysteresis: unknown -> named is accepted at once; any other change needs repeated evidence.
-            if mem.candidate == identity:
+            if mem.candidate == who.label:
                 mem.candidate_votes += 1
             else:
-                mem.candidate, mem.candidate_votes = identity, 1
-            needed = 1 if mem.name is None and match.known else self.config.change_confirmations
+                mem.candidate, mem.candidate_votes = who.label, 1
+            needed = 1 if not mem.who.known and who.known else self.config.change_confirmations
             if mem.candidate_votes < needed:
                 return
-        previous = mem.identity
-        mem.identity, mem.name, mem.unknown_id = identity, match.name, unknown_id
-        mem.score, mem.confidence = match.score, confidence
-        mem.candidate, mem.candidate_votes = None, 0
+        previous = mem.who.label if mem.who else None
+        mem.who, mem.candidate, mem.candidate_votes = who, None, 0
         kind = EventKind.IDENTIFIED if previous is None else EventKind.IDENTITY_CHANGED
         # With privacy.blur_unknown no face image of a person outside the gallery is stored.
-        crop = self._write_best_shot(stream_id, mem) if match.known or self.config.crops_for_unknown else None
+        crop = self._write_best_shot(stream_id, mem) if who.known or self.config.crops_for_unknown else None
         event = self._event(
-            kind,
-            stream_id,
-            tid,
-            mem,
-            seq,
-            p.ts_ns,
-            identity=identity,
-            name=match.name,
-            unknown_id=unknown_id,
-            score=float(match.score),
-            confidence=float(confidence),
-            best_shot_path=crop,
-            previous_identity=previous,
+            kind, stream_id, tid, mem, seq, p.ts_ns, who=who, best_shot_path=crop, previous_identity=previous
         )
         p.events.append(event)
         if self.gallery is not None:
-            self.gallery.record_sighting(
-                event.event_id,
-                mem.track_ref,
-                stream_id,
-                p.ts_ns,
-                embedding,
-                name=match.name,
-                unknown_id=unknown_id,
-                score=float(match.score),
-                crop_path=crop,
-            )
+            self.gallery.record_sighting(event.event_id, mem.track_ref, stream_id, p.ts_ns, embedding,
+                                         name=who.name, unknown_id=who.unknown_id, score=score, crop_path=crop)
 
     # -- helpers -----------------------------------------------------------------------------------------
 
@@ -384,35 +334,15 @@ class StreamRecognizer:
         cv2.imwrite(str(path), cv2.cvtColor(mem.best_chip, cv2.COLOR_RGB2BGR))
         return str(path)
 
-    def _event(
-        self,
-        kind: EventKind,
-        stream_id: str,
-        tid: int,
-        mem: _TrackMemory,
-        seq: int,
-        ts_ns: int,
-        **fields: object,
-    ) -> TrackEvent:
+    def _event(self, kind: EventKind, stream_id: str, tid: int, mem: _TrackMemory, seq: int, ts_ns: int,
+               **fields: object) -> TrackEvent:
         return new_event(kind, stream_id, tid, mem.track_ref, seq, ts_ns, mem.first_ts_ns, **fields)
 
     def _end_track(self, stream_id: str, tid: int, seq: int, ts_ns: int) -> TrackEvent:
         mem = self._memory.pop((stream_id, tid))
         self.scheduler.forget((stream_id, tid))
-        return self._event(
-            EventKind.ENDED,
-            stream_id,
-            tid,
-            mem,
-            seq,
-            ts_ns,
-            identity=mem.identity,
-            name=mem.name,
-            unknown_id=mem.unknown_id,
-            score=mem.score,
-            confidence=mem.confidence,
-            dwell_seconds=(mem.last_ts_ns - mem.first_ts_ns) / 1e9,
-        )
+        dwell = (mem.last_ts_ns - mem.first_ts_ns) / 1e9
+        return self._event(EventKind.ENDED, stream_id, tid, mem, seq, ts_ns, who=mem.who, dwell_seconds=dwell)
 
     def end_stream(self, stream_id: str, seq: int, ts_ns: int) -> list[TrackEvent]:
         """The stream stopped: end all its tracks (``track_ended`` events) and drop its state."""
@@ -439,7 +369,7 @@ def recognise_frames(
     ``(stream_id, seq, ts_ns, faces)``; faces need ``chip``."""
     asked = [recognizer.update(s, q, t, faces) for s, q, t, faces in frames]
     chips = [frames[k][3][i].chip for k, idx in enumerate(asked) for i in idx]
-    all_emb = np.asarray(embed(np.stack(chips)), np.float32) if chips else np.zeros((0, 128), np.float32)
+    all_emb = np.asarray(embed(np.stack(chips)), np.float32) if chips else np.zeros((0, EMBEDDING_SIZE), np.float32)
     out, start = [], 0
     for (s, q, _, _), idx in zip(frames, asked, strict=True):
         out.append((s, q, all_emb[start : start + len(idx)]))

@@ -5,7 +5,7 @@
 * ``gru`` / ``attention``: learned heads trained by ``engines/training/temporal.py`` and run as ONNX through
   ``engines.runtime.load_model`` (TensorRT on GPU, ONNX Runtime elsewhere). No torch here.
 
-Learned head contract (both models): inputs ``embeddings`` (seq, batch, 128), ``quality`` (seq, batch) and
+Learned head contract (both models; names in ``engines/temporal_heads.py``): inputs ``embeddings`` (seq, batch, 128), ``quality`` (seq, batch) and
 ``mask`` (seq, batch; 1 = real frame, 0 = padding at the end), all float32, sequence-major; outputs
 ``embedding`` (batch, 128), L2-normalised, and ``confidence`` (batch,) in [0, 1]. Sequences in one batch are
 right-padded to the longest; tracks longer than ``max_len`` keep their ``max_len`` best-quality frames.
@@ -20,13 +20,19 @@ from typing import Protocol
 
 import numpy as np
 
+from facestream.engines.faces.vectors import l2_normalise
+from facestream.engines.temporal_heads import (
+    INPUT_EMBEDDINGS,
+    INPUT_MASK,
+    INPUT_NAMES,
+    INPUT_QUALITY,
+    MAX_LEN,
+    MODEL_NAMES,
+    OUTPUT_CONFIDENCE,
+    OUTPUT_EMBEDDING,
+)
 from facestream.errors import FacestreamError
 
-from .gallery import l2_normalise
-
-INPUT_EMBEDDINGS, INPUT_QUALITY, INPUT_MASK = "embeddings", "quality", "mask"
-OUTPUT_EMBEDDING, OUTPUT_CONFIDENCE = "embedding", "confidence"
-MODEL_NAMES = {"gru": "temporal-gru", "attention": "temporal-attention"}
 AGGREGATORS = ("mean", "quality", "gru", "attention")
 
 
@@ -109,7 +115,7 @@ class LearnedHead:
         store: object | None = None,
         backend: str = "auto",
         precision: str | None = None,
-        max_len: int = 32,
+        max_len: int = MAX_LEN,
     ):
         from facestream.engines.runtime import load_model
 
@@ -120,7 +126,7 @@ class LearnedHead:
         self.name = kind
         self.model = load_model(MODEL_NAMES[kind], backend=backend, precision=precision, store=store)
         names = {s.name for s in self.model.manifest.inputs}
-        if names != {INPUT_EMBEDDINGS, INPUT_QUALITY, INPUT_MASK}:
+        if names != set(INPUT_NAMES):
             raise FacestreamError(
                 f"model {MODEL_NAMES[kind]!r} is not a temporal head (inputs {sorted(names)}); "
                 "retrain it with: facestream gallery train-temporal"

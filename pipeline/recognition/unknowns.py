@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facestream.engines.faces.vectors import l2_normalise
 from facestream.errors import FacestreamError
 
-from .gallery import Gallery, _check_name, l2_normalise
+from .gallery import EnrolItem, Gallery
+from .gallery_db import check_name
 
 DEFAULT_JOIN_THRESHOLD = 0.92
 MEMBERS_KEPT = 5
@@ -55,18 +57,11 @@ class UnknownClusters:
         self.reload()
 
     def reload(self) -> None:
-        g = self.gallery
         self.clusters = {
-            uid: UnknownCluster(uid, l2_normalise(g.unpack_vector(c)), seen, first, last)
-            for uid, c, seen, first, last in g.db.execute(
-                "SELECT id, centroid, seen, first_ns, last_ns FROM unknowns ORDER BY id"
-            )
+            c.unknown_id: UnknownCluster(c.unknown_id, l2_normalise(c.centroid), c.seen, c.first_ns, c.last_ns,
+                                         c.members)
+            for c in self.gallery.unknown_table.load()
         }
-        for uid, vec, q in g.db.execute(
-            "SELECT unknown_id, vector, quality FROM unknown_members ORDER BY id"
-        ):
-            if uid in self.clusters:
-                self.clusters[uid].members.append((q, g.unpack_vector(vec)))
 
     def nearest(self, embedding: np.ndarray) -> tuple[int | None, float]:
         if not self.clusters:
@@ -83,15 +78,12 @@ class UnknownClusters:
 
         ``new_sighting=False`` refines the cluster for a track already counted (its identity was re-checked).
         """
-        g = self.gallery
+        table = self.gallery.unknown_table
         emb = l2_normalise(embedding)
         uid, sim = self.nearest(emb)
-        with g.transaction():
+        with self.gallery.transaction():
             if uid is None or sim < self.join_threshold:
-                uid = g.db.execute(
-                    "INSERT INTO unknowns(centroid, seen, first_ns, last_ns) VALUES (?, 1, ?, ?)",
-                    (g.pack_vector(emb), ts_ns, ts_ns),
-                ).lastrowid
+                uid = table.create(emb, ts_ns)
                 cluster = UnknownCluster(uid, emb, 1, ts_ns, ts_ns)
                 self.clusters[uid] = cluster
             else:
@@ -101,25 +93,17 @@ class UnknownClusters:
                 w = 1.0 / min(max(cluster.seen, 2), CENTROID_MEMORY)
                 cluster.centroid = l2_normalise((1 - w) * cluster.centroid + w * emb)
                 cluster.last_ns = max(cluster.last_ns, ts_ns)
-                g.db.execute(
-                    "UPDATE unknowns SET centroid=?, seen=?, last_ns=? WHERE id=?",
-                    (g.pack_vector(cluster.centroid), cluster.seen, cluster.last_ns, uid),
-                )
+                table.update(uid, cluster.centroid, cluster.seen, cluster.last_ns)
             self._keep_member(cluster, float(quality), emb)
         return cluster
 
     def _keep_member(self, cluster: UnknownCluster, quality: float, emb: np.ndarray) -> None:
-        g = self.gallery
         cluster.members.append((quality, emb))
         cluster.members.sort(key=lambda m: -m[0])
         del cluster.members[MEMBERS_KEPT:]
         if not any(v is emb for _, v in cluster.members):
             return  # not among the best shots: the stored members stay as they are
-        g.db.execute("DELETE FROM unknown_members WHERE unknown_id=?", (cluster.unknown_id,))
-        g.db.executemany(
-            "INSERT INTO unknown_members(unknown_id, vector, quality) VALUES (?, ?, ?)",
-            [(cluster.unknown_id, g.pack_vector(v), q) for q, v in cluster.members],
-        )
+        self.gallery.unknown_table.set_members(cluster.unknown_id, cluster.members)
 
 
 def list_unknowns(gallery: Gallery, since_ns: int | None = None) -> list[dict]:
@@ -127,7 +111,7 @@ def list_unknowns(gallery: Gallery, since_ns: int | None = None) -> list[dict]:
     if since_ns is None:
         lt = time.localtime()
         since_ns = int(time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1)) * 1e9)
-    rows = gallery.db.execute("SELECT id, seen, first_ns, last_ns FROM unknowns ORDER BY id").fetchall()
+    rows = gallery.unknown_table.summaries()
     return [
         {
             "id": uid,
@@ -142,31 +126,15 @@ def list_unknowns(gallery: Gallery, since_ns: int | None = None) -> list[dict]:
 
 
 def promote(gallery: Gallery, unknown_id: int, name: str) -> int:
-    """Name an unknown cluster: its member embeddings join person ``name`` (created if new), its sightings
-    are relabelled, and the cluster is deleted, all in one transaction. Returns embeddings added.
+    """Name an unknown cluster: its member embeddings join person ``name`` (created if new, through
+    :meth:`Gallery.enrol`), its sightings are relabelled, and the cluster is deleted, all in one transaction.
+    Returns embeddings added.
     """
-    name = _check_name(name)
-    g = gallery
-    now = time.time_ns()
-    with g.transaction():
-        if not g.db.execute("SELECT 1 FROM unknowns WHERE id=?", (unknown_id,)).fetchone():
-            raise FacestreamError(
-                f"no unknown#{unknown_id} in the gallery (see: facestream gallery unknowns)"
-            )
-        members = g.db.execute(
-            "SELECT vector, quality FROM unknown_members WHERE unknown_id=? ORDER BY quality DESC",
-            (unknown_id,),
-        ).fetchall()
-        pid = g.person_id(name)
-        if pid is None:
-            pid = g.db.execute("INSERT INTO people(name, created_ns) VALUES (?, ?)", (name, now)).lastrowid
-        for vec, q in members:
-            g.db.execute(
-                "INSERT INTO embeddings(person_id, vector, quality, photo_sha256, source, created_ns) "
-                "VALUES (?, ?, ?, '', ?, ?)",
-                (pid, vec, q, f"unknown#{unknown_id}", now),
-            )
-        g.db.execute("UPDATE sightings SET name=?, unknown_id=NULL WHERE unknown_id=?", (name, unknown_id))
-        g.db.execute("DELETE FROM unknowns WHERE id=?", (unknown_id,))
-        g.bump_version()
-    return len(members)
+    name = check_name(name)
+    source = f"unknown#{unknown_id}"
+    with gallery.transaction():
+        members = gallery.unknown_table.members(unknown_id)
+        added = gallery.enrol(name, [EnrolItem(v, q, source=source) for q, v in members])
+        gallery.relabel_sightings(unknown_id, name)
+        gallery.unknown_table.delete(unknown_id)
+    return added

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+
+from facestream.fsutil import atomic_write
 
 from .. import metrics as m
 from ..config import PipelineConfig
@@ -186,9 +187,7 @@ class SinkStage(Stage):
             path = self.out / "crops" / f"{eid}.jpg"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(bytes(crop))
-                os.replace(tmp, path)
+                atomic_write(path, bytes(crop))
                 event["best_shot"] = str(path)
             except OSError as exc:
                 m.SINK_WRITE_ERRORS.labels("crop").inc()
@@ -231,9 +230,7 @@ class SinkStage(Stage):
         data = {"streams": {k: v.summary() for k, v in self.books.items()}, "written_at_ns": time.time_ns()}
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            tmp = self.out / ".summary.json.tmp"
-            tmp.write_text(json.dumps(data, indent=2))
-            tmp.replace(self.out / "summary.json")
+            atomic_write(self.out / "summary.json", json.dumps(data, indent=2))
         except OSError as exc:
             m.SINK_WRITE_ERRORS.labels("summary").inc()
             self.rlog.warning("summary", "sink: cannot write summary: %s", exc)

@@ -4,7 +4,7 @@ Not TensorRT: the "plan" is a header plus the ONNX bytes, and execution runs the
 What it does check is how our code drives the API shared by TensorRT 10.x/11.x: strongly typed network flag,
 parser error reporting, profiles (shapes outside [min, max] are refused), workspace, timing cache, tensor
 addresses, ``execute_async_v3`` on a stream, and CUDA-graph capture/replay. The fake CUDA memory is real host
-memory (ctypes), so copies really move bytes and a missed copy shows up as wrong outputs.
+memory (ctypes, ``fake_cudart.py``), so copies really move bytes and a missed copy shows up as wrong outputs.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ import os
 import struct
 import time
 import types
-from typing import Any
 
+import fake_cudart
 import numpy as np
+from fake_cudart import FakeCudart, use_real_cuda
 
+__all__ = ["FakeCudart", "use_real_cuda"]  # the fake CUDA runtime lives in fake_cudart.py
 __version__ = "10.3.0.fake"
 MAGIC = b"FAKETRT1"
 
@@ -269,7 +271,7 @@ class _Context:
 
     def _execute_on_real_cuda(self, stream) -> bool:
         """Fake engine, real GPU memory: sync, copy inputs down, run ONNX Runtime, copy outputs up."""
-        rt = _REAL_CUDART
+        rt = fake_cudart.REAL_CUDART
         d2h, h2d = rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, rt.cudaMemcpyKind.cudaMemcpyHostToDevice
         if int(rt.cudaStreamSynchronize(stream)[0]) != 0:  # fails while the stream is being captured
             return False
@@ -287,122 +289,10 @@ class _Context:
     def execute_async_v3(self, stream) -> bool:
         if any(n not in self.shapes for n in self.engine.inputs):
             return False
-        if _REAL_CUDART is not None:
+        if fake_cudart.REAL_CUDART is not None:
             return self._execute_on_real_cuda(stream)
-        _on_stream(stream, self._execute)
+        fake_cudart.on_stream(stream, self._execute)
         return True
-
-
-# --- fake cuda-python runtime ----------------------------------------------------------------------------------
-
-_CAPTURING: dict[int, list] = {}
-_REAL_CUDART: Any = None
-
-
-def use_real_cuda(cudart: Any) -> None:
-    """Make fake engines read and write real device memory through ``cudart`` (None: back to fake memory)."""
-    global _REAL_CUDART
-    _REAL_CUDART = cudart
-
-
-def _on_stream(stream: int, op) -> None:
-    """Run ``op`` now, or record it when ``stream`` is being captured into a graph."""
-    if stream in _CAPTURING:
-        _CAPTURING[stream].append(op)
-    else:
-        op()
-
-
-class FakeCudart:
-    """cuda-python's ``runtime`` module, faked: calls return (error, value...) tuples like the real one."""
-
-    cudaStreamNonBlocking = 1
-    cudaMemcpyKind = types.SimpleNamespace(
-        cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3
-    )
-    cudaStreamCaptureMode = types.SimpleNamespace(cudaStreamCaptureModeThreadLocal=1)
-
-    def __init__(
-        self, name: bytes = b"Fake GPU 8.7", cc: tuple[int, int] = (8, 7), fail_capture: bool = False
-    ):
-        self.props = types.SimpleNamespace(name=name, major=cc[0], minor=cc[1])
-        self.fail_capture = fail_capture
-        self.memory: dict[int, ctypes.Array] = {}
-        self.host: set[int] = set()
-        self.streams: set[int] = set()
-        self.graph_launches = 0
-        self._next_stream = 100
-
-    def cudaGetDeviceCount(self):
-        return 0, 1
-
-    def cudaSetDevice(self, i):
-        return (0,) if i == 0 else (101,)  # cudaErrorInvalidDevice
-
-    def cudaGetDeviceProperties(self, i):
-        return 0, self.props
-
-    def cudaStreamCreateWithFlags(self, flags):
-        self._next_stream += 1
-        self.streams.add(self._next_stream)
-        return 0, self._next_stream
-
-    def cudaStreamSynchronize(self, s):
-        return (0,) if s in self.streams else (400,)  # cudaErrorInvalidResourceHandle
-
-    def cudaStreamDestroy(self, s):
-        self.streams.discard(s)
-        return (0,)
-
-    def _alloc(self, n):
-        buf = (ctypes.c_uint8 * n)()
-        self.memory[ctypes.addressof(buf)] = buf
-        return ctypes.addressof(buf)
-
-    def cudaMalloc(self, n):
-        return 0, self._alloc(n)
-
-    def cudaMallocHost(self, n):
-        ptr = self._alloc(n)
-        self.host.add(ptr)
-        return 0, ptr
-
-    def cudaFree(self, ptr):
-        return (0,) if self.memory.pop(ptr, None) is not None else (1,)
-
-    def cudaFreeHost(self, ptr):
-        self.host.discard(ptr)
-        return self.cudaFree(ptr)
-
-    def cudaMemcpyAsync(self, dst, src, n, kind, stream):
-        if stream not in self.streams:
-            return (400,)
-        _on_stream(stream, lambda: ctypes.memmove(dst, src, n))
-        return (0,)
-
-    def cudaStreamBeginCapture(self, stream, mode):
-        if self.fail_capture:
-            return (900,)  # cudaErrorStreamCaptureUnsupported
-        _CAPTURING[stream] = []
-        return (0,)
-
-    def cudaStreamEndCapture(self, stream):
-        return 0, _CAPTURING.pop(stream)
-
-    def cudaGraphInstantiate(self, graph, flags):
-        return 0, list(graph)
-
-    def cudaGraphLaunch(self, graph_exec, stream):
-        self.graph_launches += 1
-        for op in graph_exec:
-            op()
-        return (0,)
-
-    def cudaGraphExecDestroy(self, g):
-        return (0,)
-
-    def cudaGraphDestroy(self, g):
-        return (0,)
 
 
 def module() -> types.ModuleType:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from facestream.errors import FacestreamError
-from facestream.pipeline.commands.gallery import declared_size, read_photo
+from facestream.pipeline.recognition.enrolment import declared_size, read_photo
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -45,7 +45,7 @@ def test_non_images_are_refused(tmp_path, content, reason):
 
 
 def test_photo_without_a_face_is_refused_with_the_reason(tmp_path):
-    from facestream.pipeline.commands.gallery import PhotoEnroller
+    from facestream.pipeline.recognition.enrolment import PhotoEnroller
 
     p = tmp_path / "wall.png"
     cv2.imwrite(str(p), np.full((300, 300, 3), 128, np.uint8))

@@ -76,3 +76,19 @@ def test_event_ids_are_deterministic_and_distinct():
     e = new_event(EventKind.ENDED, "cam1", 3, ref, 200, 5, 1, dwell_seconds=3.2)
     d = e.to_dict()
     assert d["kind"] == "track_ended" and d["event_id"] == make_event_id(ref, EventKind.ENDED, 200)
+
+
+def test_an_event_carries_one_identity_and_keeps_its_flat_wire_form():
+    from facestream.pipeline.recognition.identity import Identity
+
+    ref = make_track_ref("cam1", 3, 10, 5)
+    who = Identity("unknown#4", unknown_id=4, score=0.42, confidence=0.8)
+    e = new_event(EventKind.IDENTIFIED, "cam1", 3, ref, 12, 6, 5, who=who, previous_identity=None)
+    assert (e.identity, e.name, e.unknown_id, e.score, e.confidence) == ("unknown#4", None, 4, 0.42, 0.8)
+    d = e.to_dict()
+    assert list(d) == ["event_id", "kind", "stream_id", "track_id", "track_ref", "seq", "ts_ns", "first_ts_ns",
+                       "identity", "name", "unknown_id", "score", "confidence", "best_shot_path",
+                       "previous_identity", "dwell_seconds"]
+    assert d["kind"] == "identified" and d["identity"] == "unknown#4" and d["unknown_id"] == 4
+    started = new_event(EventKind.STARTED, "cam1", 3, ref, 10, 5, 5).to_dict()
+    assert started["identity"] is None and started["score"] is None

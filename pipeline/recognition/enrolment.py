@@ -1,0 +1,116 @@
+"""Enrolment: a photo (or an RGB image) -> one face embedding fit to be stored, or the reason it is refused.
+
+Every way into the gallery that starts from an image goes through :class:`PhotoEnroller` (``facestream gallery
+add``, the demo's gallery), so the same quality gate applies: one face, large, sharp and frontal enough
+(``engines.faces.quality.is_enrolable``). The embeddings are then stored by ``Gallery.enrol``.
+
+Photos are untrusted input: size limits are checked from the file header before decoding, so a small file
+that declares a gigantic image is refused without allocating it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from facestream.errors import FacestreamError
+
+from .gallery import EnrolItem
+
+MAX_PHOTO_BYTES = 30 * 1024 * 1024
+MAX_PHOTO_PIXELS = 60_000_000
+DETECT_MAX_SIDE = 1600
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG header declares, without decoding; None for other formats."""
+    import struct
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return w, h
+            i += 2 + length
+    return None
+
+
+def read_photo(path: Path) -> tuple[np.ndarray, str]:
+    """RGB uint8 image and the sha256 of the file; FacestreamError naming what is wrong."""
+    import cv2
+
+    if not path.is_file():
+        raise FacestreamError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_PHOTO_BYTES:
+        raise FacestreamError(
+            f"{path}: file too large ({size / 1e6:.0f} MB > {MAX_PHOTO_BYTES / 1e6:.0f} MB)"
+        )
+    data = path.read_bytes()
+    declared = declared_size(data)
+    if declared and declared[0] * declared[1] > MAX_PHOTO_PIXELS:
+        # Checked from the file header, before decoding: a small file can declare a gigantic image.
+        raise FacestreamError(f"{path}: image too large ({declared[0]}x{declared[1]} pixels)")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if img is None:
+        raise FacestreamError(f"{path}: not an image OpenCV can read")
+    if img.shape[0] * img.shape[1] > MAX_PHOTO_PIXELS:
+        raise FacestreamError(f"{path}: image too large ({img.shape[1]}x{img.shape[0]} pixels)")
+    scale = DETECT_MAX_SIDE / max(img.shape[:2])
+    if scale < 1:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[:, :, ::-1]), hashlib.sha256(data).hexdigest()
+
+
+class PhotoEnroller:
+    """Photo -> one enrolable face embedding, or a FacestreamError with the reason."""
+
+    def __init__(self, detector: str = "hog", store: object | None = None):
+        try:
+            from facestream.engines.faces.analyzer import FaceAnalyzer
+        except ImportError as exc:
+            raise FacestreamError(f"face analysis is unavailable ({exc})") from exc
+        self._make = lambda **kw: FaceAnalyzer(detector=detector, store=store, **kw)
+        self._analyzers: dict[int, object] = {}
+        self.detector = detector
+
+    def _analyzer(self, shorter_side: int):
+        # HOG finds faces from ~80 px; small photos are searched at 2x so 40-80 px faces are found (and then
+        # refused as too small with that reason, rather than as "no face").
+        upsample = 1 if self.detector == "hog" and shorter_side < 1000 else 0
+        if upsample not in self._analyzers:
+            self._analyzers[upsample] = (
+                self._make(upsample=upsample) if self.detector == "hog" else self._make()
+            )
+        return self._analyzers[upsample]
+
+    def enrol_item(self, path: Path) -> EnrolItem:
+        """The embedding of the one face in the photo at ``path``; FacestreamError naming the file if refused."""
+        rgb, sha = read_photo(path)
+        return self.item_from_rgb(rgb, sha, source=path.name, label=str(path))
+
+    def item_from_rgb(self, rgb: np.ndarray, sha256: str, source: str, label: str = "image") -> EnrolItem:
+        """The embedding of the one face in an RGB uint8 image; FacestreamError ``label: reason`` if refused."""
+        from facestream.engines.faces.quality import is_enrolable
+
+        faces = self._analyzer(min(rgb.shape[:2])).analyze(rgb)
+        if not faces:
+            raise FacestreamError(f"{label}: no face found")
+        if len(faces) > 1:
+            raise FacestreamError(
+                f"{label}: {len(faces)} faces in the photo; use a photo of one person (or crop it)"
+            )
+        face = faces[0]
+        ok, reason = is_enrolable(face.quality)
+        if not ok:
+            raise FacestreamError(f"{label}: {reason}")
+        return EnrolItem(face.embedding, face.quality.score, sha256, source=source)
