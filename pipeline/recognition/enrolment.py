@@ -17,31 +17,12 @@ import numpy as np
 
 from facestream.errors import FacestreamError
 
+from ..image_header import declared_size
 from .gallery import EnrolItem
 
 MAX_PHOTO_BYTES = 30 * 1024 * 1024
 MAX_PHOTO_PIXELS = 60_000_000
 DETECT_MAX_SIDE = 1600
-
-
-def declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) a PNG or JPEG header declares, without decoding; None for other formats."""
-    import struct
-
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            length = struct.unpack(">H", data[i + 2 : i + 4])[0]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-                return w, h
-            i += 2 + length
-    return None
 
 
 def read_photo(path: Path) -> tuple[np.ndarray, str]:

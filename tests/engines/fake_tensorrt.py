@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import time
 import types
 
@@ -47,10 +48,26 @@ class BuilderFlag(enum.IntEnum):
     VERSION_COMPATIBLE = 13
 
 
-class HardwareCompatibilityLevel(enum.IntEnum):
+class HardwareLevels10_3(enum.IntEnum):  # TensorRT 10.3 (the Jetson image): no SAME_COMPUTE_CAPABILITY yet
+    NONE = 0
+    AMPERE_PLUS = 1
+
+
+class HardwareLevels10_9(enum.IntEnum):  # from TensorRT 10.9 on
     NONE = 0
     AMPERE_PLUS = 1
     SAME_COMPUTE_CAPABILITY = 2
+
+
+HardwareCompatibilityLevel = HardwareLevels10_3  # matches __version__; set_version() swaps both
+
+
+def set_version(monkeypatch, version: str) -> None:
+    """Pretend to be TensorRT ``version``: its version string and the enum members that version has."""
+    monkeypatch.setattr(sys.modules[__name__], "__version__", version)
+    major_minor = tuple(int(p) for p in version.split(".")[:2])
+    levels = HardwareLevels10_9 if major_minor >= (10, 9) else HardwareLevels10_3
+    monkeypatch.setattr(sys.modules[__name__], "HardwareCompatibilityLevel", levels)
 
 
 class _Tensor:

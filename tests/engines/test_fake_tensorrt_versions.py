@@ -6,7 +6,6 @@ HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY exists only from TensorRT 10.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 
@@ -19,11 +18,6 @@ from facestream.engines.trt.build import BuildSettings, build_plan, trt_version
 from facestream.errors import FacestreamError
 
 PROFILES = {"image": ProfileSpec(min=[1, 1, 16, 16], opt=[4, 1, 16, 16], max=[8, 1, 16, 16])}
-
-
-class Level10_3(enum.IntEnum):  # TensorRT 10.3's enum: no SAME_COMPUTE_CAPABILITY yet
-    NONE = 0
-    AMPERE_PLUS = 1
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +39,18 @@ def test_trt_version_parses_release_strings():
 
 
 def test_same_compute_capability_on_tensorrt_10_3_is_a_one_line_error(cnn_bytes, monkeypatch):
-    monkeypatch.setattr(fake_tensorrt, "__version__", "10.3.0.fake")
-    monkeypatch.setattr(fake_tensorrt, "HardwareCompatibilityLevel", Level10_3)
+    fake_tensorrt.set_version(monkeypatch, "10.3.0.fake")
+    assert not hasattr(fake_tensorrt.HardwareCompatibilityLevel, "SAME_COMPUTE_CAPABILITY")
     with pytest.raises(FacestreamError, match=r"'same_compute_capability' needs TensorRT >= 10\.9; this is "
                                               r"TensorRT 10\.3\.0\.fake"):
         build_plan(fake_tensorrt.module(), cnn_bytes, PROFILES,
                    BuildSettings(hardware_compatibility="same_compute_capability"))
     plan = build_plan(fake_tensorrt.module(), cnn_bytes, PROFILES, BuildSettings(hardware_compatibility="ampere_plus"))
-    assert _hardware(plan) == int(Level10_3.AMPERE_PLUS)
+    assert _hardware(plan) == int(fake_tensorrt.HardwareCompatibilityLevel.AMPERE_PLUS)
 
 
 def test_same_compute_capability_on_tensorrt_10_9(cnn_bytes, monkeypatch):
-    monkeypatch.setattr(fake_tensorrt, "__version__", "10.9.0.fake")
+    fake_tensorrt.set_version(monkeypatch, "10.9.0.fake")
     plan = build_plan(fake_tensorrt.module(), cnn_bytes, PROFILES,
                       BuildSettings(hardware_compatibility="same_compute_capability"))
     assert _hardware(plan) == int(fake_tensorrt.HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY)
