@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 # Image files facestream reads from identity folders and photo sets (lower-case suffixes).
-IMAGE_SUFFIXES = (".pgm", ".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".pgm", ".ppm", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def is_image_file(path: Path) -> bool:

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "facestream.engines.training.commands",
     "facestream.pipeline.commands.gallery",
     "facestream.pipeline.commands.keys",
+    "facestream.pipeline.commands.identify",
 ]
 
 

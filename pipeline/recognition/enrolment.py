@@ -26,7 +26,16 @@ DETECT_MAX_SIDE = 1600
 
 
 def read_photo(path: Path) -> tuple[np.ndarray, str]:
-    """RGB uint8 image and the sha256 of the file; FacestreamError naming what is wrong."""
+    """RGB uint8 image (longer side at most DETECT_MAX_SIDE) and the sha256 of the file."""
+    rgb, _, sha = load_still(path)
+    return rgb, sha
+
+
+def load_still(path: Path) -> tuple[np.ndarray, float, str]:
+    """(RGB uint8 image, scale from file pixels to it, sha256 of the file); FacestreamError naming the problem.
+
+    Images larger than DETECT_MAX_SIDE are shrunk for detection; divide boxes by ``scale`` for file pixels.
+    """
     import cv2
 
     if not path.is_file():
@@ -43,13 +52,32 @@ def read_photo(path: Path) -> tuple[np.ndarray, str]:
         raise FacestreamError(f"{path}: image too large ({declared[0]}x{declared[1]} pixels)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
-        raise FacestreamError(f"{path}: not an image OpenCV can read")
+        img = _decode_with_pillow(data)
+    if img is None:
+        raise FacestreamError(f"{path}: not an image facestream can read")
     if img.shape[0] * img.shape[1] > MAX_PHOTO_PIXELS:
         raise FacestreamError(f"{path}: image too large ({img.shape[1]}x{img.shape[0]} pixels)")
-    scale = DETECT_MAX_SIDE / max(img.shape[:2])
+    scale = min(1.0, DETECT_MAX_SIDE / max(img.shape[:2]))
     if scale < 1:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(img[:, :, ::-1]), hashlib.sha256(data).hexdigest()
+    return np.ascontiguousarray(img[:, :, ::-1]), scale, hashlib.sha256(data).hexdigest()
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """GIF, and whatever else OpenCV does not read, through Pillow when it is installed (BGR uint8)."""
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PHOTO_PIXELS:
+                return None
+            return np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
+    except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
+        return None
 
 
 class PhotoEnroller:

@@ -1,0 +1,79 @@
+"""Identification of still images: every face of one image matched on its own, no tracking across images.
+
+A photo is not a video frame: faces in consecutive photos are different people, and there is no later frame
+to wait for. So each face is decided at once, from its own embedding, with the same gallery, threshold and
+negative feedback as the stream recognizer (``Matcher``). Used by ``facestream identify``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .gallery import GallerySnapshot
+from .matcher import DEFAULT_THRESHOLD, Matcher
+
+# Faces this small are still reported but never named: dlib's embedder has too little detail to tell
+# people apart (docs/recognition.md).
+MIN_NAMED_FACE_PX = 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class StillFace:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the file's pixels
+    name: str | None  # None: unknown
+    similarity: float | None  # best candidate's cosine similarity (None: empty gallery)
+    quality: float
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def tolerance_to_threshold(tolerance: float) -> float:
+    """face_recognition's ``tolerance`` (a distance; smaller is stricter), as a cosine threshold on unit vectors.
+
+    For unit vectors distance d and cosine c satisfy d^2 = 2 - 2c, so c = 1 - d^2 / 2.
+    """
+    return 1.0 - tolerance * tolerance / 2.0
+
+
+class StillIdentifier:
+    """Faces of one RGB image -> :class:`StillFace` rows, named against one gallery snapshot."""
+
+    def __init__(self, analyzer, snapshot: GallerySnapshot, threshold: float = DEFAULT_THRESHOLD, top_k: int = 3,
+                 small_analyzer=None):
+        self.analyzer = analyzer
+        self.small_analyzer = small_analyzer  # used on small images, where faces are small (upsampled HOG)
+        self.matcher = Matcher(snapshot, threshold=threshold)
+        self.top_k = top_k
+
+    def identify(self, rgb: np.ndarray, scale: float = 1.0) -> list[StillFace]:
+        """``scale`` maps file pixels to ``rgb`` pixels (boxes are reported in file pixels)."""
+        analyzer = self.analyzer
+        if self.small_analyzer is not None and min(rgb.shape[:2]) < 1000:
+            analyzer = self.small_analyzer
+        faces = analyzer.analyze(rgb)
+        if not faces:
+            return []
+        embeddings = np.stack([f.embedding for f in faces])
+        results = self.matcher.match_many(embeddings)
+        scores = self.matcher.person_scores(embeddings) if self.matcher.size else None
+        inv = 1.0 / scale if scale > 0 else 1.0
+        out = []
+        for k, (face, res) in enumerate(zip(faces, results, strict=True)):
+            box = tuple(round(float(v) * inv, 1) for v in face.box)
+            side = min(box[2] - box[0], box[3] - box[1])
+            name = res.name if side >= MIN_NAMED_FACE_PX else None
+            candidates = []
+            if scores is not None:
+                order = np.argsort(-scores[k])[: self.top_k]
+                candidates = [Candidate(self.matcher.snapshot.names[i], round(float(scores[k, i]), 4))
+                              for i in order if np.isfinite(scores[k, i])]
+            sim = round(float(res.score), 4) if np.isfinite(res.score) else None
+            out.append(StillFace(box, name, sim, round(float(face.quality.score), 3), candidates))
+        return out
