@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facestream.pipeline.codec import PayloadDecoder, PayloadEncoder
+from facestream.pipeline.records import ItemMeta
 from facestream.pipeline.wire import (
     MSG_BATCH,
     MSG_EOS,
@@ -24,7 +25,7 @@ from facestream.pipeline.wire import (
 
 def _frame(seq: int = 3, shape=(4, 5, 3)) -> tuple[Message, np.ndarray]:
     arr = (np.arange(np.prod(shape)) % 251).astype(np.uint8).reshape(shape)
-    it = Item("cam-1", seq, 111, 222, [["capture", 1, 2]], raw_payload(arr), {"policy": "lossless"}, [["x", "stale", 2]],
+    it = Item("cam-1", seq, 111, 222, [["capture", 1, 2]], raw_payload(arr), ItemMeta(policy="lossless"), [["x", "stale", 2]],
               arr)
     return Message(MSG_FRAME, [it], "capture", 5), arr
 
@@ -39,7 +40,7 @@ def test_frame_round_trip_keeps_every_field_and_pixel():
     it = out.items[0]
     assert (out.type, out.sender, out.sent_wall_ns) == (MSG_FRAME, "capture", 5)
     assert (it.stream, it.seq, it.wall_ns, it.mono_ns) == ("cam-1", 3, 111, 222)
-    assert it.stages == [["capture", 1, 2]] and it.meta == {"policy": "lossless"} and it.drops == [["x", "stale", 2]]
+    assert it.stages == [["capture", 1, 2]] and it.meta == ItemMeta(policy="lossless") and it.drops == [["x", "stale", 2]]
     np.testing.assert_array_equal(it.data, arr)
 
 
