@@ -55,10 +55,11 @@ class Stage:
         self.finished_at: float | None = None
         self.drop_books = DropBooks(self.name)
         self.inlet = Inlet(self.name, cfg, self.accepts, self.drop_books, self.rlog) if self.name != "capture" else None
-        self.outlet = outlet
         if outlet is None and self.downstream:
-            self.outlet = Outlet(self.name, self.downstream, cfg, self.drop_books, self.stop_event, self.log,
-                                 ending=lambda: self.finished_at is not None)
+            outlet = Outlet(self.name, self.downstream, cfg, self.log)
+        self.outlet = outlet
+        if outlet is not None:
+            outlet.bind(self.drop_books, self.stop_event, ending=lambda: self.finished_at is not None)
         # Under `facestream run` the supervisor ends the run when the sink is done; a standalone stage
         # (`facestream stage`) exits by itself eos_linger_s after its streams ended.
         self.supervised = os.environ.get("FACESTREAM_SUPERVISED") == "1"

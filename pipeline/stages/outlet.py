@@ -27,14 +27,20 @@ from .heartbeat import HeartbeatSender
 
 
 class Outlet:
-    def __init__(self, stage: str, downstream: str, cfg: PipelineConfig, books: DropBooks,
-                 stop_event: threading.Event, log: logging.Logger, ending: Callable[[], bool] = lambda: False):
-        self.stage, self.downstream, self.cfg, self.books = stage, downstream, cfg, books
-        self.stop_event, self.log, self.ending = stop_event, log, ending
+    def __init__(self, stage: str, downstream: str, cfg: PipelineConfig, log: logging.Logger):
+        self.stage, self.downstream, self.cfg, self.log = stage, downstream, cfg, log
+        self.books = DropBooks(stage)
+        self.stop_event = threading.Event()
+        self.ending: Callable[[], bool] = lambda: False
         self.encoder: PayloadEncoder | None = None
         self.socket: zmq.Socket | None = None
         self.monitor: zmq.Socket | None = None
         self.heartbeat: HeartbeatSender | None = None
+
+    def bind(self, books: DropBooks, stop_event: threading.Event, ending: Callable[[], bool]) -> None:
+        """Serve a stage: its drop books, its stop flag (lossless sends give up when set), and whether its
+        streams have all ended (a downstream leaving is then expected, not a fault)."""
+        self.books, self.stop_event, self.ending = books, stop_event, ending
 
     def open(self, ctx: zmq.Context) -> None:
         self.socket = open_sender(ctx, self.cfg, self.downstream)
