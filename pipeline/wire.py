@@ -183,7 +183,7 @@ def _item(d: Any, where: str, max_payload: int) -> Item:
     if not isinstance(d, dict):
         raise WireError("bad_field", f"{where} is not a map")
     stream = _req(d, "stream", str, where)
-    if not STREAM_ID_RE.match(stream):
+    if not STREAM_ID_RE.fullmatch(stream):
         raise WireError("bad_stream_id", f"{where}: {stream[:40]!r}")
     seq = _int(d, "seq", where)
     ts = _req(d, "ts", list, where)

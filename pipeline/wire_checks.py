@@ -50,7 +50,7 @@ def check_text(v: Any, what: str, reason: str, max_len: int, pattern: re.Pattern
         raise WireError(reason, f"{what} has type {type(v).__name__}")
     if len(v) > max_len:
         raise WireError(reason, f"{what} longer than {max_len} characters")
-    if pattern is not None and not pattern.match(v) or pattern is None and printable and not v.isprintable():
+    if pattern is not None and not pattern.fullmatch(v) or pattern is None and printable and not v.isprintable():
         raise WireError(reason, f"{what}={v[:40]!r} has characters not allowed here")
     return v
 

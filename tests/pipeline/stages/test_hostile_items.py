@@ -84,6 +84,7 @@ RESULTS = [
     ("landmarks are junk", item({"faces": [face(landmarks=[[1, 2, 3]])]}), "bad_face"),
     ("events is text", item({"events": "boom"}), "bad_event"),
     ("event id has a path", item({"events": [event(event_id="../../etc/passwd")]}), "bad_event"),
+    ("event id ends in a newline", item({"events": [event(event_id="e-1\n")]}), "bad_event"),
     ("event kind is unknown", item({"events": [event(kind="boom")]}), "bad_event"),
     ("event seq is huge", item({"events": [event(seq=2**64 - 1)]}), "bad_event"),
     ("event score is NaN", item({"events": [event(score=math.nan)]}), "bad_event"),
