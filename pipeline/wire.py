@@ -7,12 +7,14 @@ from it and raises :class:`WireError` with a short machine-readable reason on an
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 import numpy as np
+
+from .records import ItemMeta
+from .wire_checks import NAME_RE, STREAM_ID_RE, WireError, check_int, check_text
 
 VERSION = 1
 MSG_FRAME = "frame"
@@ -29,21 +31,15 @@ ENC_SHM = "shm"
 ENCODINGS = (ENC_NONE, ENC_RAW, ENC_JPEG, ENC_SHM)
 
 DTYPES = {"uint8": np.uint8, "float32": np.float32, "float16": np.float16, "int32": np.int32}
-STREAM_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
 MAX_HEADER_BYTES = 1 << 20
 MAX_PAYLOAD_BYTES = 256 << 20
 MAX_DIM = 16384
 MAX_BATCH = 256
 MAX_PARTS = MAX_BATCH + 1
-
-
-class WireError(ValueError):
-    """A message that breaks the protocol. ``reason`` is a short label used as a metric label."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
+MAX_STAGES = 16  # entries in an item's stage timestamps
+MAX_DROPS = 64  # [stage, reason, count] entries carried by one item
+MAX_DROP_COUNT = 1 << 40
 
 
 @dataclass
@@ -73,7 +69,7 @@ class Item:
     mono_ns: int = 0
     stages: list[list[Any]] = field(default_factory=list)  # [stage, in_wall_ns, out_wall_ns]
     payload: Payload = field(default_factory=Payload)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: ItemMeta = field(default_factory=ItemMeta)  # stage data (pipeline.records), validated on decode
     drops: list[list[Any]] = field(default_factory=list)  # [stage, reason, count] since the previous item
     data: np.ndarray | bytes | memoryview | None = None  # decoded array, or encoded bytes before sending
 
@@ -85,8 +81,9 @@ class Item:
             "stages": self.stages,
             "payload": self.payload.to_wire(),
         }
-        if self.meta:
-            d["meta"] = self.meta
+        meta = self.meta.to_meta()
+        if meta:
+            d["meta"] = meta
         if self.drops:
             d["drops"] = self.drops
         return d
@@ -186,25 +183,41 @@ def _item(d: Any, where: str, max_payload: int) -> Item:
     if not isinstance(d, dict):
         raise WireError("bad_field", f"{where} is not a map")
     stream = _req(d, "stream", str, where)
-    if not STREAM_ID_RE.match(stream):
+    if not STREAM_ID_RE.fullmatch(stream):
         raise WireError("bad_stream_id", f"{where}: {stream[:40]!r}")
     seq = _int(d, "seq", where)
     ts = _req(d, "ts", list, where)
     if len(ts) != 2 or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in ts):
         raise WireError("bad_field", f"{where}.ts")
-    stages = d.get("stages", [])
-    if not isinstance(stages, list) or len(stages) > 16:
-        raise WireError("bad_field", f"{where}.stages")
-    meta = d.get("meta", {})
-    if not isinstance(meta, dict):
-        raise WireError("bad_field", f"{where}.meta")
-    drops = d.get("drops", [])
-    if not isinstance(drops, list) or not all(
-        isinstance(x, list) and len(x) == 3 and isinstance(x[2], int) and x[2] >= 0 for x in drops
-    ):
-        raise WireError("bad_field", f"{where}.drops")
+    stages = _stages(d.get("stages", []), where)
+    drops = _drops(d.get("drops", []), where)
+    meta = ItemMeta.from_meta(d.get("meta", {}), where + ".meta")
     return Item(stream, seq, ts[0], ts[1], stages, _payload(d.get("payload", {"enc": "none"}), where, max_payload),
                 meta, drops)
+
+
+def _triples(v: Any, what: str, max_len: int) -> list[list[Any]]:
+    if not isinstance(v, list) or len(v) > max_len or not all(isinstance(x, list) and len(x) == 3 for x in v):
+        raise WireError("bad_field", f"{what} is not a list of at most {max_len} triples")
+    return v
+
+
+def _stages(v: Any, where: str) -> list[list[Any]]:
+    """[stage, in_ns, out_ns] entries: a stage name (a metric label and dict key) and two timestamps."""
+    for s in _triples(v, where + ".stages", MAX_STAGES):
+        check_text(s[0], where + ".stages name", "bad_field", 32, NAME_RE)
+        check_int(s[1], where + ".stages in_ns", "bad_field")
+        check_int(s[2], where + ".stages out_ns", "bad_field")
+    return v
+
+
+def _drops(v: Any, where: str) -> list[list[Any]]:
+    """[stage, reason, count] entries: names that become metric labels and keys of the sink's books."""
+    for x in _triples(v, where + ".drops", MAX_DROPS):
+        check_text(x[0], where + ".drops stage", "bad_field", 32, NAME_RE)
+        check_text(x[1], where + ".drops reason", "bad_field", 32, NAME_RE)
+        check_int(x[2], where + ".drops count", "bad_field", 0, MAX_DROP_COUNT)
+    return v
 
 
 def decode(parts: list[Any], max_payload: int = MAX_PAYLOAD_BYTES) -> Message:
@@ -244,6 +257,8 @@ def decode(parts: list[Any], max_payload: int = MAX_PAYLOAD_BYTES) -> Message:
     extra = h.get("x", {})
     if not isinstance(sender, str) or not isinstance(sent, int) or not isinstance(extra, dict):
         raise WireError("bad_field", "header.from/sent/x")
+    if sender:  # the peer's name labels liveness metrics: bounded, no junk
+        check_text(sender, "header.from", "bad_field", 32, NAME_RE)
     need = sum(1 for it in items if it.payload.encoding in (ENC_RAW, ENC_JPEG))
     if len(parts) - 1 != need:
         raise WireError("part_count", f"{len(parts) - 1} payload parts for {need} payloads")

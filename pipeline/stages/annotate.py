@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from .. import metrics as m
+from ..records import FaceRecord
 
 
 def blur_box(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
@@ -20,25 +21,23 @@ def blur_box(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
         img[y1:y2, x1:x2] = cv2.GaussianBlur(roi, (k, k), 0)
 
 
-def annotate(bgr: np.ndarray, faces: list[dict[str, Any]], scale: float, blur_unknown: bool,
+def annotate(bgr: np.ndarray, faces: Sequence[FaceRecord], scale: float, blur_unknown: bool,
              copy: bool = True) -> np.ndarray:
     """Draw (or blur) faces; ``faces`` boxes are in source pixels, the frame is ``scale`` x source.
     ``copy=False`` draws into ``bgr`` itself (for a frame the caller made for this)."""
     out = bgr.copy() if copy else bgr
     h, w = out.shape[:2]
     for f in faces:
-        x1, y1, x2, y2 = (int(round(v * scale)) for v in f["box"])
+        x1, y1, x2, y2 = f.box_in(scale)
         x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-        name = f.get("identity")
-        known = bool(name) and not str(name).startswith("unknown")
-        if blur_unknown and not known:
+        if blur_unknown and not f.known:
             blur_box(out, (x1, y1, x2, y2))
             continue
-        colour = (0, 200, 0) if known else (0, 165, 255)
+        colour = (0, 200, 0) if f.known else (0, 165, 255)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
-        label = str(name) if name else f"{f.get('score', 0):.2f}"
-        if f.get("track") is not None:
-            label = f"#{f['track']} {label}"
+        label = f.identity if f.identity else f"{f.score:.2f}"
+        if f.track is not None:
+            label = f"#{f.track} {label}"
         cv2.putText(out, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return out
 
@@ -50,7 +49,7 @@ class VideoWriters:
         self.out_dir, self.fps, self.blur_unknown, self.log = out_dir, fps, blur_unknown, log
         self.writers: dict[str, tuple[cv2.VideoWriter, tuple[int, int]]] = {}
 
-    def write(self, stream: str, rgb: np.ndarray, faces: list[dict[str, Any]], scale: float) -> None:
+    def write(self, stream: str, rgb: np.ndarray, faces: Sequence[FaceRecord], scale: float) -> None:
         bgr = annotate(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), faces, scale, self.blur_unknown,
                        copy=False)  # cvtColor made a new frame already
         entry = self.writers.get(stream)

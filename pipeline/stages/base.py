@@ -1,13 +1,15 @@
-"""What every stage process shares: sockets, the receive loop, heartbeats, drop accounting, shutdown.
+"""What every stage process shares: lifecycle, the receive loop, batching, end of stream, shutdown.
 
-A stage reads messages from its bound PULL socket, keeps a bounded queue of items, hands batches to
-:meth:`Stage.process`, and sends what that returns downstream. No stage ever holds an unbounded backlog:
-items of live streams beyond ``LIVE_QUEUE`` are dropped oldest-first (counted as ``stale``); lossless
-items stop the receive loop when the queue is full, so ZeroMQ's high-water marks push back on the sender.
+A stage reads messages through its :class:`Inlet` (socket, decoder, rejections, upstream liveness), keeps a
+bounded queue of items, hands batches to :meth:`Stage.process`, and sends results through its
+:class:`Outlet` (socket, encoder, heartbeats, backpressure); :class:`DropBooks` counts what it drops. No
+stage ever holds an unbounded backlog: items of live streams beyond ``LIVE_QUEUE`` are dropped oldest-first
+(``stale``); lossless items stop the receive loop when the queue is full, so ZeroMQ's high-water marks
+push back on the sender.
 
-Every drop is counted in ``facestream_frames_dropped_total`` and also carried downstream in the next
-item of the same stream (``Item.drops``) so the sink can account for every frame: result, dropped
-(by which stage and why), or lost in flight.
+The outlet can be injected: a stage built with an outlet that does not use ZeroMQ, fed with
+:meth:`Stage.on_parts` (encoded messages, as a socket would deliver them), runs its receive path and
+:meth:`Stage.process` without sockets.
 """
 
 from __future__ import annotations
@@ -18,74 +20,46 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable
 
 import zmq
 
 from .. import metrics as m
-from ..codec import PayloadDecoder, PayloadEncoder
 from ..config import STAGES, PipelineConfig
-from ..shm import ShmOverrun
-from ..transport import open_receiver, open_sender
-from ..wire import MSG_BATCH, MSG_EOS, MSG_HEARTBEAT, Item, Message, WireError, decode, encode
-from .heartbeat import HeartbeatSender
+from ..wire import MSG_EOS, MSG_HEARTBEAT, Item, Message
+from .books import DropBooks
+from .inlet import Inlet
+from .outlet import Outlet
+from .rate_log import RateLimitedLog
 
 LIVE_QUEUE = 2
-POLICY_KEY = "policy"
-LOSSLESS = "lossless"
-
-
-class RateLimitedLog:
-    """Logs the first occurrence of a key, then at most once per ``every_s`` with a count."""
-
-    def __init__(self, logger: logging.Logger, every_s: float = 10.0):
-        self.log, self.every_s = logger, every_s
-        self.last: dict[str, float] = {}
-        self.suppressed: collections.Counter[str] = collections.Counter()
-
-    def warning(self, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self.last.get(key, -1e9) >= self.every_s:
-            extra = f" ({self.suppressed[key]} similar suppressed)" if self.suppressed[key] else ""
-            self.log.warning(msg + extra, *args)
-            self.last[key] = now
-            self.suppressed[key] = 0
-        else:
-            self.suppressed[key] += 1
-
-
-def is_lossless(item: Item) -> bool:
-    return item.meta.get(POLICY_KEY) == LOSSLESS
 
 
 class Stage:
-    """Base of the preprocess, inference and sink stages (capture has no input and overrides :meth:`run`)."""
+    """Base of the four stages (capture has no input and overrides :meth:`loop`)."""
 
     name = "stage"
+    accepts: tuple[str, ...] = ()  # the message types this stage takes (besides end of stream and heartbeats)
     batch_size = 1
     batch_timeout_s = 0.0
 
-    def __init__(self, cfg: PipelineConfig):
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
         self.cfg = cfg
         self.log = logging.getLogger(f"facestream.{self.name}")
         self.rlog = RateLimitedLog(self.log)
         self.stop_event = threading.Event()
-        self.ctx = zmq.Context.instance()
         self.streams = [s.id for s in cfg.sources]
         self.downstream = self._downstream()
         self.queue: collections.deque[Item] = collections.deque()
-        self.pending_drops: dict[str, collections.Counter[tuple[str, str]]] = collections.defaultdict(collections.Counter)
         self.eos_done: dict[str, Item] = {}
-        self.peers: dict[str, float] = {}
-        self.peer_down: set[str] = set()
-        self.decoder = PayloadDecoder()
-        self.encoder: PayloadEncoder | None = None
-        self.receiver: zmq.Socket | None = None
-        self.sender: zmq.Socket | None = None
-        self.monitor: zmq.Socket | None = None
         self.last_hb = 0.0
-        self.heartbeat: HeartbeatSender | None = None
         self.finished_at: float | None = None
+        self.drop_books = DropBooks(self.name)
+        self.inlet = Inlet(self.name, cfg, self.accepts, self.drop_books, self.rlog) if self.name != "capture" else None
+        if outlet is None and self.downstream:
+            outlet = Outlet(self.name, self.downstream, cfg, self.log)
+        self.outlet = outlet
+        if outlet is not None:
+            outlet.bind(self.drop_books, self.stop_event, ending=lambda: self.finished_at is not None)
         # Under `facestream run` the supervisor ends the run when the sink is done; a standalone stage
         # (`facestream stage`) exits by itself eos_linger_s after its streams ended.
         self.supervised = os.environ.get("FACESTREAM_SUPERVISED") == "1"
@@ -105,26 +79,17 @@ class Stage:
         signal.signal(signal.SIGINT, handler)
 
     def open(self) -> None:
-        if self.name != "capture":
-            self.receiver = open_receiver(self.ctx, self.cfg, self.name)
-        if self.downstream:
-            self.sender = open_sender(self.ctx, self.cfg, self.downstream)
-            self.monitor = self.sender.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-            hop = self.cfg.hop(self.downstream)
-            self.encoder = PayloadEncoder(self.cfg.hop_encoding(self.downstream), hop.jpeg_quality, self.name)
-            m.PEER_UP.labels(self.name, self.downstream).set(0)
-            self.heartbeat = HeartbeatSender(self.ctx, self.cfg, self.name, self.downstream)
-            self.heartbeat.start()
+        ctx = zmq.Context.instance()
+        if self.inlet is not None:
+            self.inlet.open(ctx)
+        if self.outlet is not None:
+            self.outlet.open(ctx)
 
     def close(self) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
-        for sock in (self.monitor, self.receiver, self.sender):
-            if sock is not None:
-                sock.close()
-        if self.encoder:
-            self.encoder.close()
-        self.decoder.close()
+        if self.outlet is not None:
+            self.outlet.close()
+        if self.inlet is not None:
+            self.inlet.close()
 
     def setup(self) -> None:
         """Load models etc. Called after sockets are open, before the loop."""
@@ -139,7 +104,7 @@ class Stage:
             self.setup()
             m.STAGE_UP.labels(self.name).set(1)
             self.log.info("%s: running (input %s%s)", self.name,
-                          self.cfg.bind_endpoint(self.name) if self.receiver else "-",
+                          self.cfg.bind_endpoint(self.name) if self.inlet else "-",
                           f", output {self.cfg.connect_endpoint(self.downstream)}" if self.downstream else "")
             self.loop()
             self.drain()
@@ -155,11 +120,13 @@ class Stage:
         return len(self.queue) >= max(2 * self.batch_size, 4)
 
     def loop(self) -> None:
-        assert self.receiver is not None
+        assert self.inlet is not None and self.inlet.socket is not None
+        receiver = self.inlet.socket
         poller = zmq.Poller()
-        poller.register(self.receiver, zmq.POLLIN)
-        if self.monitor is not None:
-            poller.register(self.monitor, zmq.POLLIN)
+        poller.register(receiver, zmq.POLLIN)
+        monitor = self.outlet.monitor if self.outlet is not None else None
+        if monitor is not None:
+            poller.register(monitor, zmq.POLLIN)
         oldest_wait = None
         while not self.stop_event.is_set():
             timeout_ms = 200
@@ -168,14 +135,14 @@ class Stage:
             if self.queue_full():
                 timeout_ms = 0
             events = dict(poller.poll(timeout_ms))
-            if self.monitor is not None and self.monitor in events:
-                self.on_monitor_event()
-            if self.receiver in events:
+            if monitor is not None and monitor in events and self.outlet is not None:
+                self.outlet.poll_monitor()
+            if receiver in events:
                 for _ in range(64):
-                    if self.queue_full() and any(is_lossless(it) for it in self.queue):
+                    if self.queue_full() and any(it.meta.lossless for it in self.queue):
                         break
                     try:
-                        parts = self.receiver.recv_multipart(zmq.NOBLOCK, copy=False)
+                        parts = receiver.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
                     self.on_parts(parts)
@@ -193,12 +160,17 @@ class Stage:
                 break
 
     def process_queue(self) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.beat()
+        """Process the next batch. A batch that fails is dropped and counted (``error``); the stage goes on."""
+        if self.outlet is not None:
+            self.outlet.beat()
         batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
         t0 = time.perf_counter()
         try:
             self.process(batch)
+        except Exception:  # noqa: BLE001 - one bad batch must not crash-loop the stage
+            self.rlog.exception("process", "%s: processing %d items failed; dropped", self.name, len(batch))
+            for it in batch:
+                self.drop_books.drop(it, "error")
         finally:
             m.PROCESSING_SECONDS.labels(self.name).observe(time.perf_counter() - t0)
 
@@ -208,7 +180,7 @@ class Stage:
         while self.queue and time.monotonic() < deadline:
             self.process_queue()
         for it in self.queue:
-            self.drop(it, "shutdown")
+            self.drop_books.drop(it, "shutdown")
         self.queue.clear()
 
     def finished(self) -> bool:
@@ -222,53 +194,45 @@ class Stage:
             return False  # under the supervisor: keep re-sending end of stream until the sink has it
         return time.monotonic() - self.finished_at >= self.cfg.supervisor.eos_linger_s
 
+    def housekeeping(self) -> None:
+        if self.inlet is not None:
+            self.inlet.check_peers()
+        if self.outlet is not None:
+            self.outlet.beat()
+        now = time.monotonic()
+        if self.outlet is not None and now - self.last_hb >= self.cfg.transport.heartbeat_s:
+            self.last_hb = now
+            if self.finished_at is not None:  # re-send end-of-stream in case a restarted peer missed it
+                for it in self.eos_done.values():
+                    self.forward_eos(it, wait=False)
+
     # --- input -------------------------------------------------------------------------------------------
 
     def on_parts(self, parts: list) -> None:
-        try:
-            msg = decode(parts, self.cfg.transport.max_payload_mb << 20)
-        except WireError as exc:
-            m.MESSAGES_REJECTED.labels(self.name, exc.reason).inc()
-            self.rlog.warning("reject:" + exc.reason, "%s: rejected a message: %s", self.name, exc)
+        """One received multipart message: validated by the inlet, then queued (or ends its stream)."""
+        assert self.inlet is not None
+        msg = self.inlet.receive(parts)
+        if msg is None or msg.type == MSG_HEARTBEAT:
             return
-        except Exception as exc:  # noqa: BLE001 - a hostile message must never stop the stage
-            m.MESSAGES_REJECTED.labels(self.name, "internal").inc()
-            self.rlog.warning("reject:internal", "%s: rejected a message (%s: %s)", self.name, type(exc).__name__, exc)
-            return
-        self.heard(msg.sender or "upstream")
-        if msg.type == MSG_HEARTBEAT:
-            return
-        if msg.type == MSG_EOS:
-            self.on_eos(msg.items[0])
-            return
-        now = time.time_ns()
         for it in msg.items:
-            if it.stream not in self.streams:
-                m.MESSAGES_REJECTED.labels(self.name, "unknown_stream").inc()
-                self.rlog.warning("unknown_stream", "%s: rejected an item of unknown stream %r", self.name, it.stream)
-                continue
-            m.FRAMES_IN.labels(self.name, it.stream).inc()
-            it.stages.append([self.name, now, 0])
-            try:
-                it.data = self.decoder.array(it)
-            except ShmOverrun:
-                self.drop(it, "shm_overrun")
-                continue
-            except WireError as exc:
-                m.MESSAGES_REJECTED.labels(self.name, exc.reason).inc()
-                self.rlog.warning("reject:" + exc.reason, "%s: rejected an item: %s", self.name, exc)
-                self.drop(it, "rejected")
-                continue
-            self.enqueue(it)
+            if msg.type == MSG_EOS:
+                self.on_eos(it)
+            else:
+                self.enqueue(it)
 
     def enqueue(self, it: Item) -> None:
         self.queue.append(it)
-        if not is_lossless(it):
+        if not it.meta.lossless:
             live = [x for x in self.queue if x.stream == it.stream]
             while len(live) > LIVE_QUEUE:
                 old = live.pop(0)
                 self.queue.remove(old)
-                self.drop(old, "stale")
+                self.drop_books.drop(old, "stale")
+
+    def process(self, items: list[Item]) -> None:
+        raise NotImplementedError
+
+    # --- end of stream -----------------------------------------------------------------------------------
 
     def flush_stream(self, stream: str) -> None:
         """Process every queued item of ``stream`` (before its end of stream goes on: order is kept)."""
@@ -284,7 +248,7 @@ class Stage:
         """
         first = item.stream not in self.eos_done
         self.flush_stream(item.stream)
-        self.merge_drops(item)
+        self.drop_books.merge(item)
         if first:
             self.stream_ended(item)
             self.eos_done[item.stream] = item
@@ -295,125 +259,10 @@ class Stage:
 
     def forward_eos(self, item: Item, wait: bool = True) -> None:
         """Send end-of-stream on; the first time it waits for the hop like a lossless frame."""
-        if self.sender is None:
+        if self.outlet is None:
             return
-        self.attach_drops(item)
-        if self.send(Message(MSG_EOS, [item], self.name, time.time_ns()), lossless=wait):
+        self.drop_books.attach(item)
+        if self.outlet.send(Message(MSG_EOS, [item], self.name, time.time_ns()), lossless=wait):
             item.drops = []  # delivered: a re-send must not count them again
         else:
-            self.merge_drops(item)  # not delivered: they go with the next send
-
-    # --- heartbeats and peers ------------------------------------------------------------------------------
-
-    def heard(self, peer: str) -> None:
-        self.peers[peer] = time.monotonic()
-        if peer in self.peer_down:
-            self.peer_down.discard(peer)
-            self.log.info("%s: peer %s is back", self.name, peer)
-        m.PEER_UP.labels(self.name, peer).set(1)
-
-    def on_monitor_event(self) -> None:
-        from zmq.utils.monitor import recv_monitor_message
-
-        assert self.monitor is not None
-        while True:
-            try:
-                ev = recv_monitor_message(self.monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if ev["event"] == zmq.EVENT_CONNECTED:
-                self.log.info("%s: connected to %s", self.name, self.downstream)
-                m.PEER_UP.labels(self.name, self.downstream).set(1)
-            elif ev["event"] == zmq.EVENT_DISCONNECTED:
-                if self.finished_at is not None:  # the run is ending: expected
-                    self.log.info("%s: downstream %s has finished", self.name, self.downstream)
-                else:
-                    self.log.warning("%s: downstream %s went away", self.name, self.downstream)
-                m.PEER_UP.labels(self.name, self.downstream).set(0)
-                m.HEARTBEATS_MISSED.labels(self.name, self.downstream).inc()
-
-    def housekeeping(self) -> None:
-        now = time.monotonic()
-        for peer, last in self.peers.items():
-            if peer not in self.peer_down and now - last > self.cfg.transport.peer_timeout_s:
-                self.peer_down.add(peer)
-                m.PEER_UP.labels(self.name, peer).set(0)
-                m.HEARTBEATS_MISSED.labels(self.name, peer).inc()
-                self.log.warning("%s: peer %s silent for %.1f s", self.name, peer, now - last)
-        if self.heartbeat is not None:
-            self.heartbeat.beat()
-        if self.sender is not None and now - self.last_hb >= self.cfg.transport.heartbeat_s:
-            self.last_hb = now
-            if self.finished_at is not None:  # re-send end-of-stream in case a restarted peer missed it
-                for it in self.eos_done.values():
-                    self.forward_eos(it, wait=False)
-
-    # --- output ------------------------------------------------------------------------------------------
-
-    def drop(self, item: Item, reason: str) -> None:
-        m.FRAMES_DROPPED.labels(self.name, item.stream, reason).inc()
-        self.merge_drops(item)
-        self.pending_drops[item.stream][(self.name, reason)] += 1
-
-    def merge_drops(self, item: Item) -> None:
-        for stage, reason, count in item.drops:
-            self.pending_drops[item.stream][(str(stage), str(reason))] += int(count)
-        item.drops = []
-
-    def attach_drops(self, item: Item) -> None:
-        pend = self.pending_drops.pop(item.stream, None)
-        if pend:
-            item.drops = item.drops + [[s, r, c] for (s, r), c in pend.items()]
-
-    def send(self, msg: Message, lossless: bool) -> bool:
-        """Send downstream. Lossless waits (while not stopping); otherwise a full hop drops the message."""
-        assert self.sender is not None
-        parts = encode(msg)
-        if lossless:
-            while True:
-                try:
-                    self.sender.send_multipart(parts, zmq.NOBLOCK, copy=False)
-                    return True
-                except zmq.Again:
-                    if self.stop_event.is_set():
-                        break
-                    if self.sender.poll(100, zmq.POLLOUT) == 0:
-                        self.housekeeping_while_blocked()
-        else:
-            try:
-                self.sender.send_multipart(parts, zmq.NOBLOCK, copy=False)
-                return True
-            except zmq.Again:
-                pass
-        return False
-
-    def housekeeping_while_blocked(self) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.beat()  # waiting on a full hop is progress, not a hang
-        if self.monitor is not None and self.monitor.poll(0):
-            self.on_monitor_event()
-
-    def send_items(self, mtype: str, items: Iterable[Item]) -> None:
-        """Stamp, attach drops, send; an item that cannot be sent is dropped and counted."""
-        items = list(items)
-        if not items:
-            return
-        now = time.time_ns()
-        for it in items:
-            if it.stages and it.stages[-1][0] == self.name:
-                it.stages[-1][2] = now
-            self.attach_drops(it)
-            m.CAPTURE_TO_STAGE_SECONDS.labels(self.name).observe(max(0.0, (now - it.wall_ns) / 1e9))
-        lossless = any(is_lossless(it) for it in items)
-        msgs = [Message(mtype, items, self.name, now)] if mtype == MSG_BATCH else [
-            Message(mtype, [it], self.name, now) for it in items]
-        for msg in msgs:
-            if self.send(msg, lossless):
-                for it in msg.items:
-                    m.FRAMES_OUT.labels(self.name, it.stream).inc()
-            else:
-                for it in msg.items:
-                    self.drop(it, "backpressure" if not self.stop_event.is_set() else "shutdown")
-
-    def process(self, items: list[Item]) -> None:
-        raise NotImplementedError
+            self.drop_books.merge(item)  # not delivered: they go with the next send

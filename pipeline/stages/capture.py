@@ -11,13 +11,15 @@ import time
 
 from .. import metrics as m
 from ..config import PipelineConfig
+from ..records import LOSSLESS, MAX_ERROR, ItemMeta
 from ..sources import open_source
 from ..sources.base import Source, SourceFrame
 from ..sources.config import SourceConfig
 from ..sources.frame_buffer import FrameBuffer
 from ..sources.uri import mask_uri, redact
 from ..wire import MSG_FRAME, Item
-from .base import LOSSLESS, POLICY_KEY, Stage
+from .base import Stage
+from .outlet import Outlet
 
 _END = object()
 
@@ -56,8 +58,8 @@ class StreamBuffer:
 class CaptureStage(Stage):
     name = "capture"
 
-    def __init__(self, cfg: PipelineConfig):
-        super().__init__(cfg)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
+        super().__init__(cfg, outlet)
         self.buffers = {s.id: StreamBuffer(s) for s in cfg.sources}
         self.sources: dict[str, Source] = {}
         self.threads: list[threading.Thread] = []
@@ -94,8 +96,7 @@ class CaptureStage(Stage):
                     continue
                 stale = buf.take_stale()
                 if stale:
-                    m.FRAMES_DROPPED.labels(self.name, sid, "stale").inc(stale)
-                    self.pending_drops[sid][(self.name, "stale")] += stale
+                    self.drop_books.count(sid, "stale", stale)
                     self.seq[sid] += stale
                 frame = buf.get()
                 if frame is None:
@@ -106,16 +107,13 @@ class CaptureStage(Stage):
                     self.end_stream(sid, buf)
                     continue
                 self.send_frame(sid, buf, frame)
-            self.drain_monitor()
+            if self.outlet is not None:
+                self.outlet.poll_monitor()
             self.housekeeping()
             if self.finished():
                 break
             if not sent_any:
                 time.sleep(0.05 if self.finished_at is not None else 0.002)
-
-    def drain_monitor(self) -> None:
-        if self.monitor is not None and self.monitor.poll(0):
-            self.on_monitor_event()
 
     def send_frame(self, sid: str, buf: StreamBuffer, frame: SourceFrame) -> None:
         last = self.last_index.get(sid)
@@ -123,22 +121,19 @@ class CaptureStage(Stage):
         if last is not None and frame.index > last + 1:
             # The source itself skipped frames (a live camera whose reader fell behind): count them.
             gap = frame.index - last - 1
-            m.FRAMES_DROPPED.labels(self.name, sid, "source_behind").inc(gap)
-            self.pending_drops[sid][(self.name, "source_behind")] += gap
+            self.drop_books.count(sid, "source_behind", gap)
             self.seq[sid] += gap
         seq = self.seq[sid]
         self.seq[sid] += 1
         m.FRAMES_IN.labels(self.name, sid).inc()
-        meta = {POLICY_KEY: buf.cfg.policy, "epoch": self.epoch}
+        meta = ItemMeta(policy=buf.cfg.policy, epoch=self.epoch)
         it = Item(sid, seq, frame.wall_ns, frame.mono_ns, [[self.name, frame.wall_ns, 0]], meta=meta)
-        assert self.encoder is not None
-        self.encoder.attach(it, frame.image, buf.lossless, self.stop_event.is_set)
-        self.send_items(MSG_FRAME, [it])
+        assert self.outlet is not None
+        self.outlet.attach(it, frame.image)
+        self.outlet.send_items(MSG_FRAME, [it])
 
     def end_stream(self, sid: str, buf: StreamBuffer) -> None:
-        meta = {"frames_total": self.seq[sid], "epoch": self.epoch}
-        if buf.error:
-            meta["error"] = buf.error[:500]
+        meta = ItemMeta(epoch=self.epoch, frames_total=self.seq[sid], error=buf.error[:MAX_ERROR] or None)
         now = time.time_ns()
         it = Item(sid, self.seq[sid], now, time.monotonic_ns(), meta=meta)
         self.eos_done[sid] = it

@@ -2,7 +2,8 @@
 detect -> landmarks -> aligned chip + quality -> (track -> embed when scheduled -> recognise).
 
 Input per frame: (stream, seq, capture wall ns, RGB detector-sized frame, scale source->detector).
-Output per frame: (faces as JSON-ready dicts in source pixels, track events as dicts).
+Output per frame: (faces as :class:`~pipeline.records.FaceRecord` in source pixels, track events as
+:class:`~pipeline.records.EventRecord`).
 
 Recognition modes (``inference.recognizer``):
 - ``gallery``: per-track open-set recognition (pipeline.recognition): embeddings only when the scheduler asks,
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .. import metrics as m
 from ..config import PipelineConfig
+from ..records import EventRecord, FaceRecord
 
 FrameIn = tuple[str, int, int, np.ndarray, float]
 
@@ -72,18 +73,12 @@ class FaceWork:
         return [f for f in self.analyzer.analyze(np.ascontiguousarray(rgb), embed=False)
                 if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_face]
 
-    def run(self, frames: list[FrameIn]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    def run(self, frames: list[FrameIn]) -> list[tuple[list[FaceRecord], list[EventRecord]]]:
+        """Per frame: its faces (source pixels, with track and identity when recognising) and track events."""
         per_frame = [self._faces(rgb) for _, _, _, rgb, _ in frames]
-        dicts = []
-        for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True):
-            inv = 1.0 / scale if scale > 0 else 1.0
-            dicts.append([{
-                "box": [round(float(v) * inv, 1) for v in f.box],
-                "score": round(float(f.score), 4),
-                "quality": round(float(f.quality.score), 3),
-                "landmarks": [[round(float(x) * inv, 1), round(float(y) * inv, 1)] for x, y in f.landmarks],
-            } for f in faces])
-        events: list[list[dict[str, Any]]] = [[] for _ in frames]
+        records = [[FaceRecord.detected(f.box, f.score, f.quality.score, f.landmarks, scale) for f in faces]
+                   for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True)]
+        events: list[list[EventRecord]] = [[] for _ in frames]
         if self.recognizer is not None:
             from ..recognition.stream_recognizer import recognise_frames
 
@@ -92,13 +87,8 @@ class FaceWork:
                                        self.embedder.embed)
             for k, res in enumerate(results):
                 for tr in res.tracks:
-                    d = dicts[k][tr.face_index]
-                    d["track"] = tr.track_id
-                    if tr.embedded:
-                        d["embedded"] = True
-                    if tr.identity is not None:
-                        d["identity"] = tr.identity
-                        d["similarity"] = _finite(tr.score)
+                    records[k][tr.face_index] = records[k][tr.face_index].with_track(
+                        tr.track_id, tr.embedded, tr.identity, tr.score)
                 events[k] = [self._event(e) for e in res.events]
         elif self.classifier is not None:
             from facestream.engines.faces.align import grey_crop_128
@@ -107,18 +97,17 @@ class FaceWork:
                 if not faces:
                     continue
                 crops = np.stack([grey_crop_128(frames[k][3], f.landmarks, order="rgb") for f in faces])
-                for d, (label, conf) in zip(dicts[k], self.classifier.predict(crops), strict=True):
-                    d["identity"], d["confidence"] = label, round(float(conf), 4)
-        return list(zip(dicts, events, strict=True))
+                records[k] = [r.with_label(label, conf)
+                              for r, (label, conf) in zip(records[k], self.classifier.predict(crops), strict=True)]
+        return list(zip(records, events, strict=True))
 
-    def _event(self, e) -> dict[str, Any]:
-        d = {k: (_finite(v) if isinstance(v, float) else v) for k, v in e.to_dict().items()}
-        if d.get("kind") in ("identified", "identity_changed"):
-            known = d.get("name") is not None
-            m.FACES_IDENTIFIED.labels(d.get("stream_id", ""), "known" if known else "unknown").inc()
-        return d
+    def _event(self, e) -> EventRecord:
+        rec = EventRecord.from_event(e)
+        if rec.kind in ("identified", "identity_changed"):
+            m.FACES_IDENTIFIED.labels(rec.stream_id, "known" if rec.name is not None else "unknown").inc()
+        return rec
 
-    def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[dict[str, Any]]:
+    def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[EventRecord]:
         if self.recognizer is None:
             return []
         return [self._event(e) for e in self.recognizer.end_stream(stream, seq, ts_ns)]
@@ -127,9 +116,3 @@ class FaceWork:
         if self.recognizer is not None:
             self.gallery.close()
 
-
-def _finite(v: float | None) -> float | None:
-    """JSON has no infinities: a score that does not exist (empty gallery) is null."""
-    if v is None or not np.isfinite(v):
-        return None
-    return round(float(v), 4)

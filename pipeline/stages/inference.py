@@ -12,16 +12,18 @@ import numpy as np
 
 from .. import metrics as m
 from ..config import PipelineConfig
-from ..wire import MSG_RESULT, Item
-from .base import Stage, is_lossless
+from ..wire import MSG_BATCH, MSG_RESULT, Item
+from .base import Stage
 from .face_work import FaceWork
+from .outlet import Outlet
 
 
 class InferenceStage(Stage):
     name = "inference"
+    accepts = (MSG_BATCH,)
 
-    def __init__(self, cfg: PipelineConfig):
-        super().__init__(cfg)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
+        super().__init__(cfg, outlet)
         self.batch_size = max(1, cfg.preprocess.batch_size)
         self.batch_timeout_s = 0.0
         self.work: FaceWork | None = None
@@ -30,33 +32,32 @@ class InferenceStage(Stage):
         self.work = FaceWork(self.cfg, self.log)
 
     def process(self, items: list[Item]) -> None:
-        assert self.work is not None and self.encoder is not None
+        assert self.work is not None and self.outlet is not None
         ok: list[Item] = []
         for it in items:
-            if isinstance(it.data, np.ndarray) and it.data.ndim == 3 and it.data.shape[2] == 3:
+            d = it.data
+            if isinstance(d, np.ndarray) and d.ndim == 3 and d.shape[2] == 3 and d.dtype == np.uint8:
                 ok.append(it)
             else:
-                self.drop(it, "bad_image")
+                self.drop_books.drop(it, "bad_image")
         if not ok:
             return
         if self.cfg.inference.throttle_ms:
             time.sleep(self.cfg.inference.throttle_ms / 1000.0)
-        results = self.work.run([(it.stream, it.seq, it.wall_ns, it.data, float(it.meta.get("scale", 1.0)))
-                                 for it in ok])
+        results = self.work.run([(it.stream, it.seq, it.wall_ns, it.data,
+                                  1.0 if it.meta.scale is None else it.meta.scale) for it in ok])
         for it, (faces, events) in zip(ok, results, strict=True):
-            it.meta["faces"] = faces
-            if events:
-                it.meta["events"] = events
+            it.meta.faces, it.meta.events = faces, events
             m.FACES_DETECTED.labels(it.stream).inc(len(faces))
-            self.encoder.attach(it, it.data if self.cfg.sink.video else None, is_lossless(it), self.stop_event.is_set)
-        self.send_items(MSG_RESULT, ok)
+            self.outlet.attach(it, it.data if self.cfg.sink.video else None)
+        self.outlet.send_items(MSG_RESULT, ok)
 
     def stream_ended(self, item: Item) -> None:
         """The stream's open tracks end with it: their 'ended' events travel on the end of stream."""
         if self.work is not None:
             events = self.work.end_stream(item.stream, item.seq, time.time_ns())
             if events:
-                item.meta["events"] = events
+                item.meta.events = events
 
     def teardown(self) -> None:
         if self.work is not None:

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from ..config import PipelineConfig
-from ..wire import MSG_BATCH, Item
-from .base import Stage, is_lossless
+from ..wire import MSG_BATCH, MSG_FRAME, Item
+from .base import Stage
+from .outlet import Outlet
 
 
 def detector_view(bgr: np.ndarray, max_w: int, max_h: int) -> tuple[np.ndarray, float]:
@@ -28,28 +29,29 @@ def detector_view(bgr: np.ndarray, max_w: int, max_h: int) -> tuple[np.ndarray, 
 
 class PreprocessStage(Stage):
     name = "preprocess"
+    accepts = (MSG_FRAME,)
 
-    def __init__(self, cfg: PipelineConfig):
-        super().__init__(cfg)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
+        super().__init__(cfg, outlet)
         self.batch_size = cfg.preprocess.batch_size
         self.batch_timeout_s = cfg.preprocess.batch_timeout_ms / 1000.0
 
     def process(self, items: list[Item]) -> None:
         out = []
         pc = self.cfg.preprocess
-        assert self.encoder is not None
+        assert self.outlet is not None
         for it in items:
             img = it.data
             if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.dtype != np.uint8 or (
                 img.ndim == 3 and img.shape[2] not in (1, 3)
             ):
-                self.drop(it, "bad_image")
+                self.drop_books.drop(it, "bad_image")
                 continue
             if img.ndim == 3 and img.shape[2] == 1:
                 img = img[:, :, 0]
             rgb, scale = detector_view(img, pc.detector_width, pc.detector_height)
-            it.meta["scale"] = scale
-            it.meta["src_shape"] = [int(img.shape[0]), int(img.shape[1])]
-            self.encoder.attach(it, rgb, is_lossless(it), self.stop_event.is_set)
+            it.meta.scale = scale
+            it.meta.src_shape = (int(img.shape[0]), int(img.shape[1]))
+            self.outlet.attach(it, rgb)
             out.append(it)
-        self.send_items(MSG_BATCH, out)
+        self.outlet.send_items(MSG_BATCH, out)

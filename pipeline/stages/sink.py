@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zmq
 
 from facestream.fsutil import atomic_write
 
 from .. import metrics as m
 from ..config import PipelineConfig
-from ..wire import Item
+from ..records import EventRecord
+from ..wire import MSG_RESULT, Item
 from .annotate import VideoWriters
 from .base import Stage
+from .outlet import Outlet
 from .retention import RetentionSweeper
 
 
@@ -97,9 +100,10 @@ class SafeWriter:
 
 class SinkStage(Stage):
     name = "sink"
+    accepts = (MSG_RESULT,)
 
-    def __init__(self, cfg: PipelineConfig):
-        super().__init__(cfg)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
+        super().__init__(cfg, outlet)
         self.batch_size = 16
         sc = cfg.sink
         self.out = Path(sc.out_dir)
@@ -114,14 +118,14 @@ class SinkStage(Stage):
     def setup(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.cfg.sink.pub:
-            self.pub = self.ctx.socket(zmq.PUB)
+            self.pub = zmq.Context.instance().socket(zmq.PUB)
             self.pub.setsockopt(zmq.SNDHWM, 1000)
             self.pub.setsockopt(zmq.LINGER, 0)
             self.pub.bind(self.cfg.sink.pub)
 
     def account(self, it: Item) -> StreamBooks:
         b = self.books[it.stream]
-        epoch = int(it.meta.get("epoch", 0) or 0)
+        epoch = it.meta.epoch or 0
         if b.epoch and epoch and epoch != b.epoch:
             self.log.warning("sink: stream %s restarted at capture (new epoch); previous books: %s",
                              it.stream, b.summary())
@@ -135,6 +139,9 @@ class SinkStage(Stage):
 
     def process(self, items: list[Item]) -> None:
         for it in items:
+            if it.data is not None and not _is_rgb(it.data):
+                self.drop_books.drop(it, "bad_image")  # pixels the video writer cannot take
+                continue
             b = self.account(it)
             if it.seq <= b.last_seq:
                 b.out_of_order += 1
@@ -155,12 +162,11 @@ class SinkStage(Stage):
             "capture_wall_ns": it.wall_ns,
             "capture_mono_ns": it.mono_ns,
             "latency_ms": round((now - it.wall_ns) / 1e6, 2),
-            "stages": {s[0]: [s[1], s[2]] for s in it.stages if isinstance(s, list) and len(s) == 3},
-            "faces": it.meta.get("faces", []),
+            "stages": {s[0]: [s[1], s[2]] for s in it.stages},  # validated [name, ns, ns] on receipt
+            "faces": [f.to_meta() for f in it.meta.faces or []],
         }
-        events = it.meta.get("events") or []
-        if events:
-            record["events"] = [self.store_event(e) for e in events]
+        if it.meta.events:
+            record["events"] = [self.store_event(e) for e in it.meta.events]
         line = json.dumps(record, separators=(",", ":"), default=_json_default)
         if self.results is not None:
             self.results.write(line)
@@ -176,28 +182,18 @@ class SinkStage(Stage):
             except zmq.Again:
                 m.SINK_WRITE_ERRORS.labels("pub_full").inc()
         if self.video is not None and it.data is not None:
-            self.video.write(it.stream, it.data, record["faces"], float(it.meta.get("scale", 1.0)))
+            self.video.write(it.stream, it.data, it.meta.faces or [], 1.0 if it.meta.scale is None else it.meta.scale)
 
-    def store_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Write an event once (ids are deterministic, so a replay does not duplicate it); save its crop."""
-        event = dict(event)
-        crop = event.pop("crop_jpeg", None)
-        eid = str(event.get("event_id") or event.get("id") or "")
-        if crop and self.cfg.sink.crops and eid:
-            path = self.out / "crops" / f"{eid}.jpg"
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, bytes(crop))
-                event["best_shot"] = str(path)
-            except OSError as exc:
-                m.SINK_WRITE_ERRORS.labels("crop").inc()
-                self.rlog.warning("crop", "sink: cannot write crop %s: %s", path, exc)
-        if eid and eid in self.events_seen:
+    def store_event(self, record: EventRecord) -> dict[str, Any]:
+        """Write an event once (ids are deterministic, so a replay does not duplicate it). Best shots are
+        written by inference's recognizer (``best_shot_path``); events carry no pixels."""
+        event = record.to_meta()
+        eid = record.event_id
+        if eid in self.events_seen:
             return event
-        if eid:
-            self.events_seen[eid] = None
-            while len(self.events_seen) > 100_000:
-                self.events_seen.popitem(last=False)
+        self.events_seen[eid] = None
+        while len(self.events_seen) > 100_000:
+            self.events_seen.popitem(last=False)
         day = time.strftime("%Y-%m-%d", time.gmtime())
         if self.events is None or self.events.path.stem != day:  # one file per day (retention deletes by day)
             if self.events is not None:
@@ -212,11 +208,11 @@ class SinkStage(Stage):
         if item.stream in self.eos_done:
             return  # a re-sent end of stream
         b.ended = True
-        for event in item.meta.get("events") or []:
+        for event in item.meta.events:
             self.store_event(event)
-        b.frames_total = item.meta.get("frames_total")
-        if item.meta.get("error"):
-            b.error = str(item.meta["error"])
+        b.frames_total = item.meta.frames_total
+        if item.meta.error:
+            b.error = item.meta.error
         lost = b.lost()
         if lost:
             m.FRAMES_LOST.labels(item.stream).inc(lost)
@@ -251,6 +247,10 @@ class SinkStage(Stage):
             self.video.close_all()
         if self.pub is not None:
             self.pub.close(0)
+
+
+def _is_rgb(data: object) -> bool:
+    return isinstance(data, np.ndarray) and data.ndim == 3 and data.shape[2] == 3 and data.dtype == np.uint8
 
 
 def _json_default(o: Any) -> Any:

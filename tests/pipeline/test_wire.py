@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facestream.pipeline.codec import PayloadDecoder, PayloadEncoder
+from facestream.pipeline.records import ItemMeta
 from facestream.pipeline.wire import (
     MSG_BATCH,
     MSG_EOS,
@@ -24,7 +25,7 @@ from facestream.pipeline.wire import (
 
 def _frame(seq: int = 3, shape=(4, 5, 3)) -> tuple[Message, np.ndarray]:
     arr = (np.arange(np.prod(shape)) % 251).astype(np.uint8).reshape(shape)
-    it = Item("cam-1", seq, 111, 222, [["capture", 1, 2]], raw_payload(arr), {"policy": "lossless"}, [["x", "stale", 2]],
+    it = Item("cam-1", seq, 111, 222, [["capture", 1, 2]], raw_payload(arr), ItemMeta(policy="lossless"), [["x", "stale", 2]],
               arr)
     return Message(MSG_FRAME, [it], "capture", 5), arr
 
@@ -39,7 +40,7 @@ def test_frame_round_trip_keeps_every_field_and_pixel():
     it = out.items[0]
     assert (out.type, out.sender, out.sent_wall_ns) == (MSG_FRAME, "capture", 5)
     assert (it.stream, it.seq, it.wall_ns, it.mono_ns) == ("cam-1", 3, 111, 222)
-    assert it.stages == [["capture", 1, 2]] and it.meta == {"policy": "lossless"} and it.drops == [["x", "stale", 2]]
+    assert it.stages == [["capture", 1, 2]] and it.meta == ItemMeta(policy="lossless") and it.drops == [["x", "stale", 2]]
     np.testing.assert_array_equal(it.data, arr)
 
 
@@ -169,6 +170,20 @@ def _hdr(**over):
          "bad_encoding"),
         ([msgpack.packb(_hdr(t=MSG_EOS, items=[{"stream": "a", "seq": 1, "ts": [1, 1]}] * 2))], "bad_field"),
         ([b"\x00" * 10] * 300, "too_many_parts"),
+        ([msgpack.packb(_hdr(items=[{"stream": "cam\n", "seq": 0, "ts": [1, 1]}]))], "bad_stream_id"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "stages": [[{}, 1, 2]]}]))], "bad_field"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "stages": [["x", -1, 2]]}]))],
+         "bad_field"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "drops": [["a/b", "stale", 1]]}]))],
+         "bad_field"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "drops": [["x", "y", 1]] * 65}]))],
+         "bad_field"),
+        ([msgpack.packb(_hdr(**{"from": "x" * 33}))], "bad_field"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "meta": [1]}]))], "bad_meta"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "meta": {"scale": float("nan")}}]))],
+         "bad_meta"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "meta": {"faces": [{}]}}]))], "bad_face"),
+        ([msgpack.packb(_hdr(items=[{"stream": "a", "seq": 0, "ts": [1, 1], "meta": {"events": [7]}}]))], "bad_event"),
     ],
 )
 def test_each_violation_is_rejected_with_its_reason(parts, reason):

@@ -64,4 +64,4 @@ def test_trained_classifier_names_the_face_in_the_frame(tmp_path):
     frame = _views(astronaut, 1, 99)[0]
     (faces, _events), = work.run([("cam", 0, 0, frame, 1.0)])
     assert len(faces) == 1
-    assert faces[0]["identity"] == "eileen" and faces[0]["confidence"] >= 0.5, faces
+    assert faces[0].identity == "eileen" and faces[0].confidence >= 0.5, faces

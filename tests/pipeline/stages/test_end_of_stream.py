@@ -8,6 +8,7 @@ import time
 import zmq
 
 from facestream.pipeline.config import load_config
+from facestream.pipeline.records import ItemMeta
 from facestream.pipeline.stages.base import Stage
 from facestream.pipeline.wire import MSG_EOS, Item, decode
 
@@ -46,7 +47,7 @@ def _recv_eos(pull: zmq.Socket, timeout_ms: int = 5000) -> Item | None:
 def test_a_repeated_end_of_stream_after_downstream_left_does_not_block(tmp_path):
     stage, pull = _stage(tmp_path)
     try:
-        stage.on_eos(Item("cam", 41, meta={"frames_total": 42}))
+        stage.on_eos(Item("cam", 41, meta=ItemMeta(frames_total=42)))
         first = _recv_eos(pull)
         assert first is not None and first.seq == 41
         pull.close(0)  # downstream finished and exited
@@ -63,7 +64,7 @@ def test_a_repeated_end_of_stream_after_downstream_left_does_not_block(tmp_path)
 def test_drops_carried_by_end_of_stream_are_sent_once(tmp_path):
     stage, pull = _stage(tmp_path)
     try:
-        stage.drop(Item("cam", 7), "stale")
+        stage.drop_books.drop(Item("cam", 7), "stale")
         stage.on_eos(Item("cam", 9, drops=[["capture", "overrun", 2]]))
         first = _recv_eos(pull)
         assert first is not None

@@ -9,6 +9,7 @@ import time
 import cv2
 import numpy as np
 
+from facestream.pipeline.records import FaceRecord
 from facestream.pipeline.stages.annotate import annotate
 from facestream.pipeline.stages.retention import RetentionSweeper
 
@@ -26,9 +27,9 @@ def _detail(img: np.ndarray, box) -> float:
 
 def test_unknown_faces_are_blurred_and_known_ones_are_not():
     img = _face_frame()
-    box = [160, 50, 260, 170]
-    faces_unknown = [{"box": box, "score": 1.0, "identity": "unknown#3"}]
-    faces_known = [{"box": box, "score": 1.0, "identity": "Eileen Collins"}]
+    box = (160, 50, 260, 170)
+    faces_unknown = [FaceRecord(box, 1.0, 0.5, identity="unknown#3")]
+    faces_known = [FaceRecord(box, 1.0, 0.5, identity="Eileen Collins")]
     blurred = annotate(img, faces_unknown, 1.0, blur_unknown=True)
     kept = annotate(img, faces_known, 1.0, blur_unknown=True)
     inner = (170, 60, 250, 160)
@@ -43,7 +44,7 @@ def test_unknown_faces_are_blurred_and_known_ones_are_not():
 
 def test_blur_follows_the_detector_scale():
     img = cv2.resize(_face_frame(), (256, 256))
-    out = annotate(img, [{"box": [160, 50, 260, 170], "score": 1.0}], 0.5, blur_unknown=True)
+    out = annotate(img, [FaceRecord((160, 50, 260, 170), 1.0, 0.5)], 0.5, blur_unknown=True)
     assert _detail(out, (85, 30, 125, 80)) < 0.3 * _detail(img, (85, 30, 125, 80))
 
 
