@@ -84,5 +84,10 @@ class PayloadDecoder:
                 raise WireError("bad_shm", str(exc)[:80]) from None
         raise WireError("bad_encoding", p.encoding)
 
+    def release(self, item: Item) -> None:
+        """An item dropped before its pixels were read gives its shared-memory slot back."""
+        if item.payload.encoding == ENC_SHM:
+            self.shm.release(item.payload.shm or {})
+
     def close(self) -> None:
         self.shm.close()

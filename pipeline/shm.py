@@ -211,6 +211,28 @@ class ShmReader:
         self.attached: dict[str, _Segment] = {}
 
     def read(self, desc: dict, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        seg, base, gen = self._locate(desc, int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        hdr = np.ndarray((3,), dtype=np.uint64, buffer=seg.buf, offset=base)
+        if int(hdr[0]) != gen:
+            raise ShmOverrun(f"slot {desc.get('slot')} overwritten")
+        out = np.ndarray(shape, dtype=dtype, buffer=seg.buf, offset=base + SLOT_HEADER).copy()
+        if int(hdr[0]) != gen:
+            raise ShmOverrun(f"slot {desc.get('slot')} overwritten while reading")
+        hdr[2] = gen
+        return out
+
+    def release(self, desc: dict) -> None:
+        """Give a slot back unread (its message was rejected or dropped), so a waiting writer can go on."""
+        try:
+            seg, base, gen = self._locate(desc, 0)
+        except (ShmOverrun, ValueError, TypeError, KeyError):
+            return
+        hdr = np.ndarray((3,), dtype=np.uint64, buffer=seg.buf, offset=base)
+        if int(hdr[0]) == gen:
+            hdr[2] = gen
+
+    def _locate(self, desc: dict, nbytes: int) -> tuple[_Segment, int, int]:
+        """(segment, slot offset, generation) of a descriptor, checked against the segment's size."""
         name = desc.get("name")
         if not isinstance(name, str) or not name.startswith("fs-") or "/" in name or len(name) > 100:
             raise ValueError(f"bad shared-memory name {str(name)[:40]!r}")
@@ -225,19 +247,10 @@ class ShmReader:
             self.attached[name] = seg
         slot_bytes = int(desc.get("slot_bytes", 0))
         slot = int(desc.get("slot", -1))
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         base = slot * (SLOT_HEADER + slot_bytes)
-        if slot < 0 or slot_bytes <= 0 or nbytes > slot_bytes or base + SLOT_HEADER + nbytes > seg.size:
+        if slot < 0 or slot_bytes <= 0 or nbytes > slot_bytes or base + SLOT_HEADER + max(nbytes, 1) > seg.size:
             raise ValueError("shared-memory descriptor does not fit the segment")
-        hdr = np.ndarray((3,), dtype=np.uint64, buffer=seg.buf, offset=base)
-        gen = int(desc["gen"])
-        if int(hdr[0]) != gen:
-            raise ShmOverrun(f"slot {slot} overwritten")
-        out = np.ndarray(shape, dtype=dtype, buffer=seg.buf, offset=base + SLOT_HEADER).copy()
-        if int(hdr[0]) != gen:
-            raise ShmOverrun(f"slot {slot} overwritten while reading")
-        hdr[2] = gen
-        return out
+        return seg, base, int(desc["gen"])
 
     def close(self) -> None:
         for seg in self.attached.values():

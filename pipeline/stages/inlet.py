@@ -18,7 +18,7 @@ from ..codec import PayloadDecoder
 from ..config import PipelineConfig
 from ..shm import ShmOverrun
 from ..transport import open_receiver
-from ..wire import MAX_STAGES, MSG_EOS, MSG_HEARTBEAT, Message, WireError, decode
+from ..wire import ENC_SHM, MAX_STAGES, MSG_EOS, MSG_HEARTBEAT, Message, WireError, decode
 from .books import DropBooks
 from .rate_log import RateLimitedLog
 
@@ -33,6 +33,8 @@ class Inlet:
         self.socket: zmq.Socket | None = None
         self.peers: dict[str, float] = {}
         self.peer_down: set[str] = set()
+        # Shared-memory payloads are accepted only on a same-host (ipc://) input.
+        self.local = cfg.bind_endpoint(stage).startswith("ipc://")
 
     def open(self, ctx: zmq.Context) -> None:
         self.socket = open_receiver(ctx, self.cfg, self.stage)
@@ -59,6 +61,7 @@ class Inlet:
         self.heard(msg.sender or "upstream")
         if msg.type not in self.accepts:
             self.reject("bad_type", "a message", f"{self.stage} does not take {msg.type!r} messages")
+            self.release(msg.items)
             return None
         if msg.type == MSG_HEARTBEAT:
             return msg
@@ -67,6 +70,11 @@ class Inlet:
         for it in msg.items:
             if it.stream not in self.streams:
                 self.reject("unknown_stream", "an item", f"stream {it.stream!r}")
+                self.release([it])
+                continue
+            if it.payload.encoding == ENC_SHM and not self.local:
+                # A shared-memory descriptor only means something on this host: never over tcp.
+                self.reject("shm_over_tcp", "an item", f"stream {it.stream!r}")
                 continue
             if msg.type == MSG_EOS:
                 items.append(it)
@@ -86,6 +94,12 @@ class Inlet:
             items.append(it)
         msg.items = items
         return msg
+
+    def release(self, items: list) -> None:
+        """Rejected items give their shared-memory slots back, so the sender's lossless wait ends."""
+        if self.local:
+            for it in items:
+                self.decoder.release(it)
 
     # --- liveness ----------------------------------------------------------------------------------------
 

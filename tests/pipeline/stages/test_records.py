@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facestream.pipeline.recognition.events import EventKind, new_event
+from facestream.pipeline.recognition.identity import Identity
 from facestream.pipeline.records import EventRecord, FaceRecord, ItemMeta, to_source
 from facestream.pipeline.wire import WireError
 
@@ -25,8 +26,8 @@ def test_records_survive_the_meta_round_trip():
     face = FaceRecord((1.0, 2.0, 30.0, 40.0), 0.9, 0.5, ((5.0, 6.0),), track=3, embedded=True,
                       identity="Eileen Collins", similarity=None)
     labelled = FaceRecord((1.0, 2.0, 30.0, 40.0), 0.9, 0.5).with_label("eileen", 0.87654)
-    ev = EventRecord.from_event(new_event(EventKind.IDENTIFIED, "cam", 3, "t-abc", 7, 100, 90, identity="x",
-                                          name="x", score=math.inf, confidence=0.123456))
+    who = Identity("x", name="x", score=math.inf, confidence=0.123456)
+    ev = EventRecord.from_event(new_event(EventKind.IDENTIFIED, "cam", 3, "t-abc", 7, 100, 90, who=who))
     assert ev.score is None and ev.confidence == 0.1235, "no infinities in JSON; floats rounded"
     meta = ItemMeta("latest", 12, 0.25, (480, 640), [face, labelled], [ev], 9, "IOError: gone")
     assert ItemMeta.from_meta(meta.to_meta()) == meta
