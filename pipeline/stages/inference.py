@@ -22,7 +22,7 @@ class InferenceStage(Stage):
 
     def __init__(self, cfg: PipelineConfig):
         super().__init__(cfg)
-        self.batch_size = max(1, cfg.preprocess.batch_size)
+        self.batch_size = max(1, cfg.inference_view().batch_size)
         self.batch_timeout_s = 0.0
         self.work: FaceWork | None = None
 
@@ -48,7 +48,7 @@ class InferenceStage(Stage):
             if events:
                 it.meta["events"] = events
             m.FACES_DETECTED.labels(it.stream).inc(len(faces))
-            self.encoder.attach(it, it.data if self.cfg.sink.video else None, is_lossless(it), self.stop_event.is_set)
+            self.encoder.attach(it, it.data if self.cfg.inference_view().forward_frames else None, is_lossless(it), self.stop_event.is_set)
         self.send_items(MSG_RESULT, ok)
 
     def stream_ended(self, item: Item) -> None:

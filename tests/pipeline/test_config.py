@@ -25,7 +25,7 @@ def _load_text(tmp_path, text: str, environ=None) -> PipelineConfig:
 def test_embedded_default_is_the_demo_on_the_cpu():
     cfg = load_config(None, environ={})
     assert [s.uri for s in cfg.sources] == ["demo"]
-    assert cfg.inference.detector == "hog" and cfg.metrics.host == "127.0.0.1"
+    assert cfg.inference.detector.type == "hog" and cfg.metrics.host == "127.0.0.1"
     assert cfg.hop_encoding("preprocess") == "shm"
 
 
@@ -40,7 +40,7 @@ def test_env_overrides_keys_with_yaml_typed_values(tmp_path):
     ("text", "expect"),
     [
         ("sink: {outdir: x}\n", "sink.outdir: unknown key"),
-        ("inference: {detector: yolo}\n", "inference.detector: Input should be 'hog' or 'cnn'"),
+        ("inference: {detector: yolo}\n", "inference.detector: Input tag 'yolo'"),
         ("preprocess: {batch_size: 0}\n", "preprocess.batch_size"),
         ("sources: [{id: a, uri: demo}, {id: a, uri: demo}]\n", "duplicate stream id"),
         ("sources: [{id: 'bad id', uri: demo}]\n", "sources[0].id"),
