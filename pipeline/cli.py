@@ -90,8 +90,6 @@ def _leaves(parser: argparse.ArgumentParser):
 
 def build_parser(load: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``load`` names the one command whose module is imported (others are listed only)."""
-    from .commands.config_args import add_config_option
-
     parser = argparse.ArgumentParser(
         prog="facestream",
         description="Streaming video face recognition: capture -> preprocess -> inference -> sink over ZeroMQ.",
@@ -102,6 +100,8 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     by_name = {c.name: c for c in COMMANDS}
     if load is not None:
+        from .commands.config_args import add_config_option
+
         load_command(by_name[load]).register(sub)
         for leaf in _leaves(sub.choices[load]):
             add_config_option(leaf)
