@@ -76,3 +76,11 @@ def test_run_takes_its_file_as_argument_or_with_config(tmp_path):
     for argv in ([config], ["--config", config]):
         _, cfg = _run_config(argv)
         assert cfg.sink.out_dir == str(tmp_path / "o") and cfg.sink.stdout is False
+
+
+def test_keys_gen_writes_where_the_config_expects_the_keys(tmp_path, capsys):
+    config = _config(tmp_path, transport={"curve": {"key_dir": str(tmp_path / "keys"), "key_name": "edge7"}})
+    assert main(["keys", "gen", "--config", config]) == 0
+    assert (tmp_path / "keys" / "edge7.public").is_file() and (tmp_path / "keys" / "edge7.secret").is_file()
+    assert main(["keys", "gen", "--config", _config(tmp_path)]) == 2
+    assert "pass --out DIR" in capsys.readouterr().err
