@@ -274,7 +274,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     selftest = sub.add_parser("selftest", help="GPU self-test: build, compare, time, exercise the cache")
     gpu_check.add_arguments(selftest)
-    selftest.set_defaults(func=_selftest)
+    # its engine dir defaults to a temporary one, never the deployment's cache (engines.engine_dir)
+    selftest.set_defaults(func=_selftest, config_skips=("engine_dir",))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from facestream.engines.store import ModelStore
 from facestream.errors import FacestreamError
 
 from .align import face_chip
-from .detector import FaceDetector, HogDetector
+from .detector_specs import DetectorSpec, spec_class
 from .embedder import FaceEmbedder
 from .landmarks import LandmarkPredictor
 from .models import ensure_dlib_models
@@ -30,22 +30,29 @@ class Face:
 
 
 class FaceAnalyzer:
-    """detector: ``hog`` (dlib HOG, CPU) or ``cnn`` (dlib MMOD as ONNX). ``detector_opts`` go to the detector."""
+    """detector: a :class:`~.detector_specs.DetectorSpec` (the pipeline config's ``inference.detector``), or a
+    type name (``hog``: dlib HOG, CPU; ``cnn``: dlib MMOD as ONNX) whose ``detector_opts`` go to the detector
+    class as they are (its own defaults for the rest). ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to
+    every ONNX model loaded here: the CNN detector and the embedder.
+    """
 
     def __init__(
         self,
-        detector: str = "hog",
+        detector: str | DetectorSpec = "hog",
         store: ModelStore | None = None,
         backend: str = "auto",
         precision: str | None = None,
+        backend_opts: dict | None = None,
         **detector_opts,
     ):
-        if detector == "hog":
-            self.detector = HogDetector(**detector_opts)
-        elif detector == "cnn":
-            self.detector = FaceDetector(store=store, backend=backend, precision=precision, **detector_opts)
+        if isinstance(detector, DetectorSpec):
+            kind, detector_opts = type(detector), {**detector.options(), **detector_opts}
+        elif isinstance(detector, str):
+            kind = spec_class(detector)
         else:
-            raise FacestreamError(f"unknown face detector {detector!r} (choose hog or cnn)")
+            raise FacestreamError(f"detector must be a type name or a DetectorSpec, got {type(detector).__name__}")
+        self.backend_opts = dict(backend_opts or {})
+        self.detector = kind.make(store, backend, precision, self.backend_opts, **detector_opts)
         self.store = store
         self.backend = backend
         self.precision = precision
@@ -55,7 +62,9 @@ class FaceAnalyzer:
     @property
     def embedder(self) -> FaceEmbedder:
         if self._embedder is None:
-            self._embedder = FaceEmbedder(store=self.store, backend=self.backend, precision=self.precision)
+            self._embedder = FaceEmbedder(
+                store=self.store, backend=self.backend, precision=self.precision, **self.backend_opts
+            )
         return self._embedder
 
     def analyze(self, rgb: np.ndarray, embed: bool = True) -> list[Face]:

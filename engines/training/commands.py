@@ -1,4 +1,5 @@
-"""``facestream train | eval | export``: the face classifier commands.
+"""``facestream train | eval | export``: the face classifier commands; ``facestream train-temporal``: the track
+aggregator heads.
 
 torch is imported inside the handlers only, so ``facestream --help`` works without the ``train`` extra, and
 ``eval`` of a model already in the store runs on ONNX Runtime without torch at all.
@@ -104,6 +105,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--store", type=Path, default=None, help="model store root (default $FACESTREAM_MODELS)")
     p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser(
+        "train-temporal",
+        help="train the GRU and attention track aggregators on identity folders and export them (needs torch)",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="identity folder root/<person>/<image>; repeat for several",
+    )
+    p.add_argument("--kinds", default="gru,attention", help="comma list of heads (default gru,attention)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps per head (default 1500)")
+    p.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="leave the last N identities (sorted) out of training, for an honest benchmark",
+    )
+    p.add_argument("--store", type=Path, default=None, help="model store root (default $FACESTREAM_MODELS)")
+    p.set_defaults(func=cmd_train_temporal)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -226,4 +250,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
         print(f"  {precision}: {m.file_for(precision)}  max abs diff vs PyTorch {diff:.2e}{flag}")
     print(f"  unknown threshold {m.extra['unknown_threshold']:.4f} ({m.extra['threshold_source']})")
+    return 0
+
+
+def cmd_train_temporal(args: argparse.Namespace) -> int:
+    _need_torch()
+    from facestream.engines.store import ModelStore
+
+    from .temporal import MODEL_NAMES, TrainConfig, train_and_export
+    from .temporal_data import list_identity_folder
+
+    folders = {p.name: p for p in args.data}
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in MODEL_NAMES]
+    if bad:
+        raise FacestreamError(f"unknown head(s) {', '.join(bad)} (choose from {', '.join(MODEL_NAMES)})")
+    people = sorted(f"{k}/{n}" for k, root in folders.items() for n in list_identity_folder(root))
+    train_people = people[: len(people) - args.holdout] if args.holdout else None
+    out = train_and_export(folders, ModelStore(args.store), train_people, kinds, TrainConfig(steps=args.steps))
+    for kind, folder in out.items():
+        print(f"{MODEL_NAMES[kind]}: {folder}")
     return 0

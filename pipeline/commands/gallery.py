@@ -2,7 +2,8 @@
 
 Photos given to ``add`` are detected, aligned, quality-checked and embedded (``recognition.enrolment``); a
 photo that is not an image, is too large, has no face or several faces, or whose face is tiny, blurred or
-turned away is refused with the reason. The gallery file is ``--gallery``, else ``$FACESTREAM_GALLERY``, else
+turned away is refused with the reason. The gallery file is ``--gallery``, else ``inference.gallery`` of
+``--config FILE`` (or of a ``FACESTREAM__INFERENCE__GALLERY`` variable), else ``$FACESTREAM_GALLERY``, else
 ``~/.local/share/facestream/gallery.db``. A running pipeline picks changes up within a second or so.
 """
 
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from facestream.engines.faces.detector_specs import DETECTOR_TYPES
 from facestream.errors import FacestreamError
 
 
@@ -23,7 +25,8 @@ def _gallery_arg() -> argparse.ArgumentParser:
         "--gallery",
         type=Path,
         default=None,
-        help="gallery file (default: $FACESTREAM_GALLERY or ~/.local/share/facestream/gallery.db)",
+        help="gallery file (default: inference.gallery of --config, else $FACESTREAM_GALLERY, "
+        "else ~/.local/share/facestream/gallery.db)",
     )
     return parent
 
@@ -36,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add", parents=[common], help="enrol a person from one or more photos")
     p.add_argument("name")
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog", help="face detector (default hog)")
+    p.add_argument("--detector", choices=DETECTOR_TYPES, default="hog", help="face detector (default hog)")
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", parents=[common], help="remove a person and their embeddings")
@@ -83,27 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("id", metavar="ID", help="e.g. 7 or unknown#7")
     p.add_argument("name")
     p.set_defaults(func=cmd_name_unknown)
-
-    p = sub.add_parser(
-        "train-temporal",
-        help="train the GRU and attention track aggregators on identity folders and export them (needs torch)",
-    )
-    p.add_argument(
-        "--data",
-        action="append",
-        type=Path,
-        metavar="DIR",
-        help="identity folder root/<person>/<image>; repeat for several (default: ../shared/data ORL + LFW)",
-    )
-    p.add_argument("--kinds", default="gru,attention", help="comma list of heads (default gru,attention)")
-    p.add_argument("--steps", type=int, default=1500, help="training steps per head (default 1500)")
-    p.add_argument(
-        "--holdout",
-        type=int,
-        default=0,
-        help="leave the last N identities (sorted) out of training, for an honest benchmark",
-    )
-    p.set_defaults(func=cmd_train_temporal)
 
 
 def _open(args: argparse.Namespace, create: bool = False):
@@ -226,35 +208,3 @@ def cmd_name_unknown(args: argparse.Namespace) -> int:
         n = promote(g, uid, args.name)
     print(f"unknown#{uid} is now {args.name} ({n} embedding(s) added)")
     return 0
-
-
-def cmd_train_temporal(args: argparse.Namespace) -> int:
-    try:
-        from facestream.engines.training.temporal import MODEL_NAMES, TrainConfig, train_and_export
-    except ImportError as exc:
-        raise FacestreamError(
-            f"training needs the train extra: pip install 'facestream[train]' ({exc})"
-        ) from exc
-    from facestream.engines.store import ModelStore
-    from facestream.engines.training.temporal_data import list_identity_folder
-
-    folders = {p.name: p for p in (args.data or _default_data())}
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    bad = [k for k in kinds if k not in MODEL_NAMES]
-    if bad:
-        raise FacestreamError(f"unknown head(s) {', '.join(bad)} (choose from {', '.join(MODEL_NAMES)})")
-    people = sorted(f"{k}/{n}" for k, root in folders.items() for n in list_identity_folder(root))
-    train_people = people[: len(people) - args.holdout] if args.holdout else None
-    out = train_and_export(folders, ModelStore(), train_people, kinds, TrainConfig(steps=args.steps))
-    for kind, folder in out.items():
-        print(f"{MODEL_NAMES[kind]}: {folder}")
-    return 0
-
-
-def _default_data() -> list[Path]:
-    root = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    found = [root / "orl_att_faces", root / "lfw_subset_10x10"]
-    found = [p for p in found if p.is_dir()]
-    if not found:
-        raise FacestreamError("no training data: pass --data DIR (folders of one sub-folder per person)")
-    return found

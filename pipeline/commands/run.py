@@ -30,26 +30,46 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _config_path(args: argparse.Namespace) -> str | None:
+    """``--config FILE`` or the positional CONFIG of run/config (one of them)."""
+    flag, positional = getattr(args, "config", None), getattr(args, "config_file", None)
+    if flag and positional and flag != positional:
+        raise FacestreamError(f"two config files given ({positional} and --config {flag}); pass one")
+    return flag or positional
+
+
 def _load(args: argparse.Namespace) -> PipelineConfig:
+    path = _config_path(args)
     overrides = _parse_sets(args.set or [])
     if getattr(args, "out", None):
         overrides.setdefault("sink", {})["out_dir"] = args.out
-    if not args.config:
+    if not path:
         overrides.setdefault("sink", {}).setdefault("stdout", True)
-    return load_config(args.config, overrides=overrides)
+    return load_config(path, overrides=overrides)
+
+
+def use_demo_gallery(cfg: PipelineConfig) -> bool:
+    """Point a demo run with no gallery set at the demo's gallery (created once); False for any other run.
+
+    The embedded demo recognises the person in its clip, enrolled from a different view. Only the demo (every
+    source is ``demo``): a run of other sources keeps the configured gallery ($FACESTREAM_GALLERY or the
+    default path), also when it was started without a file (``--set sources=...``).
+    """
+    if not (cfg.is_demo() and cfg.inference.recognizer == "gallery" and not cfg.inference.gallery):
+        return False
+    from ..demo_gallery import ensure_demo_gallery
+
+    gallery = ensure_demo_gallery(Path(cfg.sink.out_dir) / "demo-gallery.db", cfg.inference.models_dir)
+    cfg.inference.gallery = str(gallery)
+    return True
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..supervisor import Supervisor
 
     cfg = _load(args)
-    if not args.config and cfg.inference.recognizer == "gallery" and not cfg.inference.gallery:
-        from ..demo_gallery import ensure_demo_gallery
-
-        # The embedded default recognises the person in its clip, enrolled from a different view.
-        gallery = ensure_demo_gallery(Path(cfg.sink.out_dir) / "demo-gallery.db", cfg.inference.models_dir)
-        cfg.inference.gallery = str(gallery)
-    origin = args.config or "the embedded default (demo clip from scikit-image's astronaut, CPU)"
+    use_demo_gallery(cfg)
+    origin = _config_path(args) or "the embedded default (demo clip from scikit-image's astronaut, CPU)"
     out = Path(cfg.sink.out_dir).resolve()
     ports = cfg.metrics.ports
     log = logging.getLogger("facestream")
@@ -110,19 +130,21 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run every stage on this host (no CONFIG: the embedded demo)")
-    p.add_argument("config", nargs="?", help="YAML config file (default: the embedded demo)")
+    p.add_argument("config_file", nargs="?", metavar="CONFIG", help="YAML config file (default: the embedded demo)")
+    p.add_argument("--config", metavar="FILE", help="the same as CONFIG")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sink.video=true")
     p.add_argument("--out", help="output folder (sink.out_dir)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("stage", help="run one stage (stages on different hosts)")
     p.add_argument("name", choices=STAGES)
-    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--config", metavar="FILE", help="YAML config file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--out", help="output folder (sink only)")
     p.set_defaults(func=cmd_stage)
 
     p = sub.add_parser("config", help="print the effective config (defaults, file, env overrides)")
-    p.add_argument("config", nargs="?")
+    p.add_argument("config_file", nargs="?", metavar="CONFIG", help="YAML config file (default: the embedded demo)")
+    p.add_argument("--config", metavar="FILE", help="the same as CONFIG")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_config)

@@ -34,26 +34,20 @@ class FaceWork:
         self.cfg = cfg
         self.log = log
         ic = cfg.inference
+        view = cfg.inference_view()
         self.store = ModelStore(ic.models_dir or None)
-        if ic.detector == "hog":
-            self.analyzer = FaceAnalyzer("hog", store=self.store, upsample=ic.hog_upsample,
-                                         score_threshold=ic.score_threshold)
-        else:
-            self.analyzer = FaceAnalyzer("cnn", store=self.store, backend=ic.backend, min_face=ic.min_face,
-                                         score_threshold=ic.score_threshold)
+        backend_opts = cfg.engines.backend_options(ic.backend)
+        self.analyzer = FaceAnalyzer(ic.detector, store=self.store, backend=ic.backend, backend_opts=backend_opts)
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":
             from ..recognition.gallery import Gallery
-            from ..recognition.stream_recognizer import RecognizerConfig, StreamRecognizer
+            from ..recognition.stream_recognizer import StreamRecognizer
             from ..recognition.temporal import make_aggregator
 
             gallery = Gallery(ic.gallery or None)
-            rcfg = RecognizerConfig()
-            if ic.match_threshold:
-                rcfg.threshold = ic.match_threshold
-            rcfg.crops_for_unknown = not cfg.privacy.blur_unknown
-            crop_dir = Path(cfg.sink.out_dir) / "crops" if cfg.sink.crops else None
+            rcfg = cfg.recognition.runtime(crops_for_unknown=view.crops_for_unknown)
+            crop_dir = Path(view.crop_dir) if view.crop_dir else None
             self.recognizer = StreamRecognizer(gallery, make_aggregator(ic.aggregator, store=self.store,
                                                                         backend=ic.backend),
                                                rcfg, crop_dir=crop_dir)
@@ -65,11 +59,11 @@ class FaceWork:
             from facestream.engines.classifier import FaceClassifier
 
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
-        log.info("inference: detector %s, recognizer %s", ic.detector, ic.recognizer if ic.embed else "none")
+        log.info("inference: detector %s, recognizer %s", ic.detector.type, ic.recognizer if ic.embed else "none")
 
     def _faces(self, rgb: np.ndarray) -> list:
         """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped."""
-        min_face = self.cfg.inference.min_face
+        min_face = self.cfg.inference.detector.min_face
         return [f for f in self.analyzer.analyze(np.ascontiguousarray(rgb), embed=False)
                 if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_face]
 

@@ -24,7 +24,9 @@ class InferenceStage(Stage):
 
     def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
         super().__init__(cfg, outlet)
-        self.batch_size = max(1, cfg.preprocess.batch_size)
+        view = cfg.inference_view()
+        self.batch_size = max(1, view.batch_size)
+        self.forward_frames = view.forward_frames
         self.batch_timeout_s = 0.0
         self.work: FaceWork | None = None
 
@@ -49,7 +51,7 @@ class InferenceStage(Stage):
         for it, (faces, events) in zip(ok, results, strict=True):
             it.meta.faces, it.meta.events = faces, events
             m.FACES_DETECTED.labels(it.stream).inc(len(faces))
-            self.outlet.attach(it, it.data if self.cfg.sink.video else None)
+            self.outlet.attach(it, it.data if self.forward_frames else None)
         self.outlet.send_items(MSG_RESULT, ok)
 
     def stream_ended(self, item: Item) -> None:

@@ -1,0 +1,99 @@
+"""The face detector choices, one pydantic model per kind, told apart by ``type`` (a discriminated union).
+
+A spec holds a detector's settings and builds it; nothing else branches on the detector's name. To add a
+detector: write a ``DetectorSpec`` subclass with ``type: Literal["name"]`` and ``make``, and add it to
+``DetectorConfig`` below (the pipeline config, its docs and ``FaceAnalyzer`` pick it up from there).
+
+This module imports only pydantic, so the pipeline config can use it without loading OpenCV or dlib.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from facestream.errors import FacestreamError
+
+DEFAULT_DETECTOR = "hog"
+
+
+class DetectorSpec(BaseModel):
+    """Settings every detector has. ``min_face`` also drops smaller detections in the inference stage."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    type: str
+    min_face: int = Field(default=40, ge=8, le=4096, title="Smallest face side in detector pixels; smaller faces are dropped")
+    score_threshold: float = Field(default=0.0, title="Detector score threshold")
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of this kind's detector class, from the spec's fields."""
+        raise NotImplementedError
+
+    @staticmethod
+    def make(store: Any, backend: str, precision: str | None, backend_opts: dict[str, Any], **options: Any):
+        """The detector object (``detect(rgb) -> list[Detection]``) built from detector-class options."""
+        raise NotImplementedError
+
+
+class HogSpec(DetectorSpec):
+    """dlib's HOG + linear SVM detector on the CPU."""
+
+    type: Literal["hog"] = Field(default="hog", title="Detector kind")
+    upsample: int = Field(default=1, ge=0, le=3, title="HOG: times the image is doubled first (finds smaller faces, slower)")
+
+    def options(self) -> dict[str, Any]:
+        return {"upsample": self.upsample, "score_threshold": self.score_threshold}
+
+    @staticmethod
+    def make(store: Any, backend: str, precision: str | None, backend_opts: dict[str, Any], **options: Any):
+        from .detector import HogDetector
+
+        return HogDetector(**options)
+
+
+class CnnSpec(DetectorSpec):
+    """dlib's MMOD CNN as ONNX on ONNX Runtime or TensorRT; `min_face` also sets its search scale."""
+
+    type: Literal["cnn"] = Field(default="cnn", title="Detector kind")
+
+    def options(self) -> dict[str, Any]:
+        return {"min_face": self.min_face, "score_threshold": self.score_threshold}
+
+    @staticmethod
+    def make(store: Any, backend: str, precision: str | None, backend_opts: dict[str, Any], **options: Any):
+        from .detector import FaceDetector
+
+        return FaceDetector(store=store, backend=backend, precision=precision, **options, **backend_opts)
+
+
+DetectorConfig = Annotated[HogSpec | CnnSpec, Field(discriminator="type")]
+
+_ADAPTER: TypeAdapter[DetectorSpec] = TypeAdapter(DetectorConfig)
+SPEC_BY_TYPE: dict[str, type[DetectorSpec]] = {
+    cls.model_fields["type"].default: cls for cls in get_args(get_args(DetectorConfig)[0])
+}
+DETECTOR_TYPES = tuple(SPEC_BY_TYPE)
+
+
+def spec_class(name: str) -> type[DetectorSpec]:
+    """The spec class of a detector type name; FacestreamError naming the choices otherwise."""
+    try:
+        return SPEC_BY_TYPE[name]
+    except (KeyError, TypeError):
+        raise FacestreamError(f"unknown face detector {name!r} (choose {' or '.join(DETECTOR_TYPES)})") from None
+
+
+def parse_detector(value: str | dict[str, Any] | DetectorSpec) -> DetectorSpec:
+    """A spec from ``"hog"``, ``{"type": "cnn", "min_face": 60}`` or a spec; one-line FacestreamError."""
+    if isinstance(value, DetectorSpec):
+        return value
+    if isinstance(value, str):
+        value = {"type": value}
+    try:
+        return _ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        key = ".".join(str(p) for p in e["loc"][1:]) or "type"
+        raise FacestreamError(f"detector.{key}: {e['msg']}") from None

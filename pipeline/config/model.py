@@ -1,0 +1,118 @@
+"""The whole config tree, and the settings a stage derives from other sections (built here, in one place).
+
+A stage reads its own section and its view (:meth:`PipelineConfig.inference_view`), never another stage's
+section: which frames go to the sink, where crops go and how big a batch is are decided here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..sources.config import SourceConfig
+from .inference import InferenceConfig
+from .recognition import EnginesConfig, RecognitionConfig
+from .sections import (
+    STAGES,
+    HopConfig,
+    MetricsConfig,
+    PreprocessConfig,
+    PrivacyConfig,
+    Section,
+    SinkConfig,
+    SupervisorConfig,
+    TransportConfig,
+)
+
+__all__ = ["STAGES", "InferenceView", "PipelineConfig"]
+
+
+class InferenceView(Section):
+    """What the inference stage needs from the other sections (derived; not settable)."""
+
+    batch_size: int = Field(default=4, title="Frames per message from preprocess (= preprocess.batch_size)")
+    forward_frames: bool = Field(default=False, title="Send each frame on to the sink, for its video (= sink.video)")
+    crop_dir: str = Field(default="", title="Folder for best-shot crops (= sink.out_dir/crops when sink.crops; else empty: none)")
+    crops_for_unknown: bool = Field(default=True, title="Also keep crops of unknown faces (= not privacy.blur_unknown)")
+
+
+class PipelineConfig(Section):
+    sources: list[SourceConfig] = Field(
+        default_factory=lambda: [SourceConfig(id="demo", uri="demo")], title="Video sources, one stream id each"
+    )
+    transport: TransportConfig = Field(default_factory=TransportConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    engines: EnginesConfig = Field(default_factory=EnginesConfig)
+    sink: SinkConfig = Field(default_factory=SinkConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", title="Log level of every stage")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_match_threshold(cls, data: Any) -> Any:
+        """``inference.match_threshold`` (0 = default) is the old name of ``recognition.match_threshold``."""
+        if not isinstance(data, dict) or not isinstance(data.get("inference"), dict):
+            return data
+        if "match_threshold" not in data["inference"]:
+            return data
+        data = {**data, "inference": dict(data["inference"])}
+        value = data["inference"].pop("match_threshold")
+        rec = data.get("recognition")
+        if isinstance(rec, dict) and "match_threshold" in rec:
+            raise ValueError("inference.match_threshold is the old name of recognition.match_threshold; set only the new one")
+        if value not in (0, 0.0, None):
+            data["recognition"] = {**(rec if isinstance(rec, dict) else {}), "match_threshold": value}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_streams(self) -> PipelineConfig:
+        ids = [s.id for s in self.sources]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate stream id(s): {', '.join(sorted(dup))}")
+        if not ids:
+            raise ValueError("at least one source is needed")
+        return self
+
+    # --- derived values ---
+
+    def is_demo(self) -> bool:
+        """The run is the embedded demo: every source is the demo clip."""
+        return all(s.kind == "demo" for s in self.sources)
+
+    def inference_view(self) -> InferenceView:
+        return InferenceView(
+            batch_size=self.preprocess.batch_size,
+            forward_frames=self.sink.video,
+            crop_dir=str(Path(self.sink.out_dir) / "crops") if self.sink.crops else "",
+            crops_for_unknown=not self.privacy.blur_unknown,
+        )
+
+    def run_dir(self) -> Path:
+        if self.transport.run_dir:
+            return Path(self.transport.run_dir)
+        from ..run_dir import default_base
+
+        return default_base()
+
+    def hop(self, stage: str) -> HopConfig:
+        return getattr(self.transport, stage)
+
+    def bind_endpoint(self, stage: str) -> str:
+        return self.hop(stage).bind or f"ipc://{self.run_dir() / (stage + '.ipc')}"
+
+    def connect_endpoint(self, stage: str) -> str:
+        hop = self.hop(stage)
+        return hop.connect or hop.bind or f"ipc://{self.run_dir() / (stage + '.ipc')}"
+
+    def hop_encoding(self, stage: str) -> str:
+        hop = self.hop(stage)
+        if hop.encoding != "auto":
+            return hop.encoding
+        return "shm" if self.connect_endpoint(stage).startswith("ipc://") else "raw"
