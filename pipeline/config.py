@@ -67,8 +67,8 @@ class TransportConfig(Section):
 
 
 class PreprocessConfig(Section):
-    detector_width: int = Field(default=640, ge=64, le=8192, title="Frames are resized to fit this width for the detector")
-    detector_height: int = Field(default=480, ge=64, le=8192, title="... and this height (aspect ratio kept)")
+    detector_width: int = Field(default=1280, ge=64, le=8192, title="Frames are resized to fit this width for the detector")
+    detector_height: int = Field(default=720, ge=64, le=8192, title="... and this height (aspect ratio kept)")
     batch_size: int = Field(default=4, ge=1, le=256, title="Frames batched across streams per message to inference")
     batch_timeout_ms: float = Field(default=15.0, ge=0, le=10000, title="Longest wait to fill a batch")
 
@@ -76,7 +76,9 @@ class PreprocessConfig(Section):
 class InferenceConfig(Section):
     detector: Literal["hog", "cnn"] = Field(default="hog", title="Face detector: dlib HOG (CPU) or dlib's MMOD CNN as ONNX/TensorRT")
     hog_upsample: int = Field(default=1, ge=0, le=3, title="HOG detector upsampling (finds smaller faces, slower)")
-    min_face: int = Field(default=40, ge=8, le=4096, title="Smallest face side in detector pixels")
+    min_face: int = Field(default=32, ge=8, le=4096, title="Smallest face side in detector pixels")
+    regions: bool = Field(default=True, title="HOG: search only around followed faces plus a rolling scan of the frame (engines/faces/planner.py); false = the whole frame every frame")
+    detect_threads: int = Field(default=2, ge=1, le=64, title="Threads running HOG on a frame's regions")
     score_threshold: float = Field(default=0.0, title="Detector score threshold")
     backend: Literal["auto", "onnxruntime", "tensorrt"] = Field(default="auto", title="Inference backend for ONNX models")
     embed: bool = Field(default=True, title="Compute face embeddings (needed for recognition)")

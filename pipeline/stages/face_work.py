@@ -40,6 +40,11 @@ class FaceWork:
         else:
             self.analyzer = FaceAnalyzer("cnn", store=self.store, backend=ic.backend, min_face=ic.min_face,
                                          score_threshold=ic.score_threshold)
+        self.regions = None
+        if ic.detector == "hog" and ic.regions:
+            from facestream.engines.faces.region_detector import RegionDetector
+
+            self.regions = RegionDetector(self.analyzer.detector, threads=ic.detect_threads)
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":
@@ -66,14 +71,16 @@ class FaceWork:
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
         log.info("inference: detector %s, recognizer %s", ic.detector, ic.recognizer if ic.embed else "none")
 
-    def _faces(self, rgb: np.ndarray) -> list:
+    def _faces(self, stream: str, rgb: np.ndarray) -> list:
         """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped."""
         min_face = self.cfg.inference.min_face
-        return [f for f in self.analyzer.analyze(np.ascontiguousarray(rgb), embed=False)
-                if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_face]
+        rgb = np.ascontiguousarray(rgb)
+        dets = self.regions.detect(stream, rgb) if self.regions else self.analyzer.detector.detect(rgb)
+        return self.analyzer.describe(rgb, [d for d in dets if min(d.box[2] - d.box[0], d.box[3] - d.box[1])
+                                            >= min_face])
 
     def run(self, frames: list[FrameIn]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-        per_frame = [self._faces(rgb) for _, _, _, rgb, _ in frames]
+        per_frame = [self._faces(stream, rgb) for stream, _, _, rgb, _ in frames]
         dicts = []
         for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True):
             inv = 1.0 / scale if scale > 0 else 1.0
@@ -119,11 +126,15 @@ class FaceWork:
         return d
 
     def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[dict[str, Any]]:
+        if self.regions is not None:
+            self.regions.end_stream(stream)
         if self.recognizer is None:
             return []
         return [self._event(e) for e in self.recognizer.end_stream(stream, seq, ts_ns)]
 
     def close(self) -> None:
+        if self.regions is not None:
+            self.regions.close()
         if self.recognizer is not None:
             self.gallery.close()
 
