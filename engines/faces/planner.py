@@ -39,6 +39,7 @@ class PlannerConfig:
     motion_pad: int = 40  # source pixels added around each motion blob
     motion_min_pixels: int = 4  # blobs smaller than this (in small-frame pixels) are noise
     track_grow: float = 0.6  # fraction of a tracked face's side added on each side
+    track_window: float = 40.0  # source pixels the detector's window covers at scale 1 (80 px, upsampled 2x)
     track_keep: int = 8  # frames a face that was not found again is still searched for
     motion_weight: float = 20.0  # how much motion inside a scan item moves it up the queue
     scene_change: float = 0.4  # fraction of the small frame that changed: look at the whole frame
@@ -156,10 +157,14 @@ class DetectionPlanner:
             return Plan([(0, 0, w, h)], [1.0], full=True, pixels={"full": w * h})
         pixels: dict[str, int] = {}
         tracks = [grow(t.predicted(), self.cfg.track_grow, abs(t.vx) + abs(t.vy), w, h) for t in self._tracks]
-        fine = merge(tracks + motion)
+        fine = merge(motion)
         pixels["tracks"] = sum((b[2] - b[0]) * (b[3] - b[1]) for b in tracks)
         pixels["motion"] = sum((b[2] - b[0]) * (b[3] - b[1]) for b in motion)
-        regions, scales = list(fine), [1.0] * len(fine)
+        # A followed face needs no finer level than makes 0.65 x its side fill the detector's window (80 px
+        # after the detector's 2x upsampling): larger faces are searched on a smaller crop.
+        track_scales = [min(1.0, self.cfg.track_window / (0.65 * max(1.0, t.box[2] - t.box[0])))
+                        for t in self._tracks]
+        regions, scales = tracks + list(fine), track_scales + [1.0] * len(fine)
         k = self._next_scan(motion_cells)
         box, scale = self._scan[k]
         regions.append(box)
