@@ -126,7 +126,7 @@ def main() -> None:
     cfg = PlannerConfig(**ap_cfg)
     for s in (int(x) for x in args.strides.split(",")):
         got, cpu, pixels = planned(frames, s, cfg, args.threads)
-        rows.append({"strategy": "planner: tracks + motion + rolling scan", "stride": s,
+        rows.append({"strategy": "planner (default): followed faces + motion-weighted rolling scan", "stride": s,
                      "cpu_s_per_frame": round(cpu, 4), "pixels_per_frame": pixels, **score(ref, got)})
     for r in rows:
         print(json.dumps(r))
