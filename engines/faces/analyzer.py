@@ -67,13 +67,18 @@ class FaceAnalyzer:
             )
         return self._embedder
 
-    def analyze(self, rgb: np.ndarray, embed: bool = True) -> list[Face]:
-        """All faces in an RGB uint8 frame, best detection score first; embeddings in one batch."""
+    def describe(self, rgb: np.ndarray, detections: list) -> list[Face]:
+        """Landmarks, aligned chip and quality for detections made elsewhere (no embedding)."""
         faces = []
-        for det in self.detector.detect(rgb):
+        for det in detections:
             lm = self.landmarks.predict(rgb, det.box)
             chip = face_chip(rgb, lm)
             faces.append(Face(det.box, det.score, lm, face_quality(rgb, det.box, lm, chip=chip), chip, None))
+        return faces
+
+    def analyze(self, rgb: np.ndarray, embed: bool = True) -> list[Face]:
+        """All faces in an RGB uint8 frame, best detection score first; embeddings in one batch."""
+        faces = self.describe(rgb, self.detector.detect(rgb))
         if embed and faces:
             vectors = self.embedder.embed(np.stack([f.chip for f in faces]))
             for face, vec in zip(faces, vectors, strict=True):

@@ -41,7 +41,10 @@ class HogSpec(DetectorSpec):
     """dlib's HOG + linear SVM detector on the CPU."""
 
     type: Literal["hog"] = Field(default="hog", title="Detector kind")
+    min_face: int = Field(default=32, ge=8, le=4096, title="Smallest face side in detector pixels; smaller faces are dropped")
     upsample: int = Field(default=1, ge=0, le=3, title="HOG: times the image is doubled first (finds smaller faces, slower)")
+    regions: bool = Field(default=True, title="HOG: search only around followed faces plus a rolling scan of the frame (engines/faces/planner.py); false = the whole frame every frame")
+    threads: int = Field(default=2, ge=1, le=64, title="HOG with regions: threads running the detector on a frame's regions")
 
     def options(self) -> dict[str, Any]:
         return {"upsample": self.upsample, "score_threshold": self.score_threshold}

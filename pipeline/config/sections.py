@@ -55,8 +55,8 @@ class TransportConfig(Section):
 
 
 class PreprocessConfig(Section):
-    detector_width: int = Field(default=640, ge=64, le=8192, title="Frames are resized to fit this width for the detector")
-    detector_height: int = Field(default=480, ge=64, le=8192, title="... and this height (aspect ratio kept)")
+    detector_width: int = Field(default=1280, ge=64, le=8192, title="Frames are resized to fit this width for the detector")
+    detector_height: int = Field(default=720, ge=64, le=8192, title="... and this height (aspect ratio kept)")
     batch_size: int = Field(default=4, ge=1, le=256, title="Frames batched across streams per message to inference")
     batch_timeout_ms: float = Field(default=15.0, ge=0, le=10000, title="Longest wait to fill a batch")
 

@@ -38,6 +38,12 @@ class FaceWork:
         self.store = ModelStore(ic.models_dir or None)
         backend_opts = cfg.engines.backend_options(ic.backend)
         self.analyzer = FaceAnalyzer(ic.detector, store=self.store, backend=ic.backend, backend_opts=backend_opts)
+        self.regions = None
+        spec = ic.detector
+        if spec.type == "hog" and spec.regions:
+            from facestream.engines.faces.region_detector import RegionDetector
+
+            self.regions = RegionDetector(self.analyzer.detector, threads=spec.threads)
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":
@@ -61,15 +67,17 @@ class FaceWork:
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
         log.info("inference: detector %s, recognizer %s", ic.detector.type, ic.recognizer if ic.embed else "none")
 
-    def _faces(self, rgb: np.ndarray) -> list:
+    def _faces(self, stream: str, rgb: np.ndarray) -> list:
         """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped."""
         min_face = self.cfg.inference.detector.min_face
-        return [f for f in self.analyzer.analyze(np.ascontiguousarray(rgb), embed=False)
-                if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_face]
+        rgb = np.ascontiguousarray(rgb)
+        dets = self.regions.detect(stream, rgb) if self.regions else self.analyzer.detector.detect(rgb)
+        return self.analyzer.describe(rgb, [d for d in dets if min(d.box[2] - d.box[0], d.box[3] - d.box[1])
+                                            >= min_face])
 
     def run(self, frames: list[FrameIn]) -> list[tuple[list[FaceRecord], list[EventRecord]]]:
         """Per frame: its faces (source pixels, with track and identity when recognising) and track events."""
-        per_frame = [self._faces(rgb) for _, _, _, rgb, _ in frames]
+        per_frame = [self._faces(stream, rgb) for stream, _, _, rgb, _ in frames]
         records = [[FaceRecord.detected(f.box, f.score, f.quality.score, f.landmarks, scale) for f in faces]
                    for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True)]
         events: list[list[EventRecord]] = [[] for _ in frames]
@@ -102,11 +110,15 @@ class FaceWork:
         return rec
 
     def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[EventRecord]:
+        if self.regions is not None:
+            self.regions.end_stream(stream)
         if self.recognizer is None:
             return []
         return [self._event(e) for e in self.recognizer.end_stream(stream, seq, ts_ns)]
 
     def close(self) -> None:
+        if self.regions is not None:
+            self.regions.close()
         if self.recognizer is not None:
             self.gallery.close()
 

@@ -7,6 +7,8 @@ Modes:
   ``normal``  serve ``rtsp://127.0.0.1:PORT/test`` (videotestsrc ! x264enc ! rtph264pay) for ever.
   ``stall``   same, but after ``--stall-after-frames`` frames of each session a valve drops every
               buffer: the RTSP session stays up and the socket stays open, yet no frame ever arrives.
+  ``file``    serve ``--file`` (an MP4 holding H.264) as it is, paced in real time, no re-encoding:
+              ``filesrc ! qtdemux ! h264parse ! rtph264pay`` (bench/bench_live.py's cameras).
   ``silent``  accept TCP connections on the port and never answer (a camera whose RTSP daemon hangs).
 
 Prints ``READY <port>`` on stdout once it listens. Binds 127.0.0.1 only.
@@ -32,6 +34,8 @@ def _serve_silent(port: int) -> None:
 
 
 def _launch_line(args: argparse.Namespace) -> str:
+    if args.mode == "file":
+        return f"( filesrc location={args.file} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
     valve = "valve name=gate drop=false ! " if args.mode == "stall" else ""
     return (
         f"( videotestsrc is-live=true pattern={args.pattern} "
@@ -99,10 +103,11 @@ def _serve_rtsp(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mode", choices=["normal", "stall", "silent"], default="normal")
+    parser.add_argument("--mode", choices=["normal", "stall", "silent", "file"], default="normal")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--file", default="", help="mode file: the MP4 (H.264) to serve")
     parser.add_argument("--pattern", default="ball")
     parser.add_argument("--stall-after-frames", type=int, default=50, help="frames each session gets before a stall")
     parser.add_argument("--resize-after-frames", type=int, default=0,

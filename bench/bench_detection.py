@@ -1,0 +1,150 @@
+"""Detection on the 720p street video, one process: face_recognition's HOG (upsample 1, whole frame, every
+frame) as the reference, against facestream's region planner (engines/faces/planner.py).
+
+    python bench/bench_detection.py [--video street720.mp4] [--strides 1,2,3]
+
+``stride`` s runs the planner on every s-th frame (a live stream processed at 25/s fps). Per strategy: faces
+per frame, recall against the reference on the same frames (greedy IoU >= 0.5) per face size, extra
+detections, and CPU seconds per frame (process time, so other load on the machine counts less). Writes
+bench/results/detection.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facestream.engines.faces.detector import HogDetector
+from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig
+from facestream.engines.faces.regions import detect_in_regions, iou
+
+REPO = Path(__file__).resolve().parents[1]
+VIDEO = REPO.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
+BUCKETS = ((0, 40), (40, 60), (60, 80), (80, 10_000))
+
+
+def street720(video: Path) -> Path:
+    out = Path(tempfile.gettempdir()) / "facestream-street720.mp4"
+    if not out.exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-vf", "scale=1280:720", "-an",
+                        "-c:v", "libx264", "-g", "25", str(out)], check=True)
+    return out
+
+
+def read_rgb(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            return frames
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def match(ref: list, got: list, thr: float = 0.5) -> tuple[list[bool], int]:
+    """Greedy IoU matching: which reference boxes were found, and how many found boxes matched none."""
+    pairs = sorted(((iou(r, g), i, j) for i, r in enumerate(ref) for j, g in enumerate(got)), reverse=True)
+    hit, used = [False] * len(ref), set()
+    for v, i, j in pairs:
+        if v < thr:
+            break
+        if not hit[i] and j not in used:
+            hit[i] = True
+            used.add(j)
+    return hit, len(got) - len(used)
+
+
+def reference(frames: list[np.ndarray]) -> tuple[list[list], float]:
+    det = HogDetector(upsample=1)
+    t0 = time.process_time()
+    boxes = [[d.box for d in det.detect(f)] for f in frames]
+    return boxes, (time.process_time() - t0) / len(frames)
+
+
+def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int) -> tuple[list, float, dict]:
+    det = HogDetector(upsample=1)
+    planner = DetectionPlanner(cfg)
+    pool = None  # dlib detectors are not thread-safe: threads need one each (RegionDetector does that)
+    out, pixels = {}, {}
+    t0 = time.process_time()
+    for i in range(0, len(frames), stride):
+        plan = planner.plan(frames[i])
+        found = detect_in_regions(det.detect, frames[i], plan.regions, pool, plan.scales)
+        planner.update(found)
+        out[i] = [d.box for d in found]
+        for k, v in plan.pixels.items():
+            pixels[k] = pixels.get(k, 0) + v
+    cpu = (time.process_time() - t0) / len(out)
+    return out, cpu, {k: round(v / len(out) / (frames[0].shape[0] * frames[0].shape[1]), 3) for k, v in pixels.items()}
+
+
+def score(ref: list[list], got: dict) -> dict:
+    found = {b: [0, 0] for b in BUCKETS}
+    extra = n_got = n_ref = 0
+    for i, boxes in got.items():
+        hit, ex = match(ref[i], boxes)
+        extra += ex
+        n_got += len(boxes)
+        n_ref += len(ref[i])
+        for r, h in zip(ref[i], hit, strict=True):
+            side = r[2] - r[0]
+            b = next(b for b in BUCKETS if b[0] <= side < b[1])
+            found[b][0] += h
+            found[b][1] += 1
+    return {"frames": len(got), "ref_faces_per_frame": round(n_ref / len(got), 3),
+            "faces_per_frame": round(n_got / len(got), 3),
+            "recall": round(sum(v[0] for v in found.values()) / max(1, n_ref), 4),
+            "recall_by_size": {f"{lo}-{hi if hi < 10_000 else ''}px": f"{v[0]}/{v[1]}" for (lo, hi), v in found.items()},
+            "extra": extra}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--video", type=Path, default=None)
+    ap.add_argument("--strides", default="1,2,3")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--planner", default="{}", help="PlannerConfig fields as JSON, e.g. '{\"motion\": false}'")
+    ap.add_argument("--no-reference", action="store_true", help="skip timing the reference (boxes cached)")
+    args = ap.parse_args()
+    frames = read_rgb(args.video or street720(VIDEO))
+    cache = Path(tempfile.gettempdir()) / "facestream-bench-detection-ref.json"
+    if args.no_reference and cache.exists():
+        ref, ref_cpu = (lambda d: ([[tuple(b) for b in f] for f in d["boxes"]], d["cpu"]))(json.loads(cache.read_text()))
+    else:
+        ref, ref_cpu = reference(frames)
+        cache.write_text(json.dumps({"boxes": ref, "cpu": ref_cpu}))
+    rows = [{"strategy": "reference: HOG upsample 1, whole frame", "stride": 1, "cpu_s_per_frame": round(ref_cpu, 4),
+             **score(ref, dict(enumerate(ref)))}]
+    ap_cfg = json.loads(args.planner)
+    cfg = PlannerConfig(**ap_cfg)
+    for s in (int(x) for x in args.strides.split(",")):
+        got, cpu, pixels = planned(frames, s, cfg, args.threads)
+        rows.append({"strategy": "planner (default): followed faces + motion-weighted rolling scan", "stride": s,
+                     "cpu_s_per_frame": round(cpu, 4), "pixels_per_frame": pixels, **score(ref, got)})
+    for r in rows:
+        print(json.dumps(r))
+    res = REPO / "bench" / "results"
+    (res / "detection.json").write_text(json.dumps({"frames": len(frames), "threads": args.threads,
+                                                    "planner": vars(cfg), "rows": rows}, indent=1))
+    lines = ["# Detection: region planner vs whole-frame HOG (720p street video)", "",
+             f"{len(frames)} frames at 1280x720; CPU = process seconds per processed frame, {args.threads} "
+             f"detector thread(s); recall = reference faces found (IoU >= 0.5) on the same frames. "
+             f"Planner schedule length {cfg.schedule_length} frames. `python bench/bench_detection.py`.", "",
+             "| strategy | stride | faces/frame (ref) | recall | recall by face size | extra | CPU s/frame |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sizes = ", ".join(f"{k} {v}" for k, v in r["recall_by_size"].items())
+        lines.append(f"| {r['strategy']} | {r['stride']} | {r['faces_per_frame']} ({r['ref_faces_per_frame']}) | "
+                     f"{r['recall']:.3f} | {sizes} | {r['extra']} | {r['cpu_s_per_frame']:.3f} |")
+    (res / "detection.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

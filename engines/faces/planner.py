@@ -1,0 +1,197 @@
+"""Where to look for faces in the next frame of one stream, so the expensive fine pyramid levels run only
+where a face can be.
+
+Each frame the fine detector (HOG upsampled once, the same as face_recognition's default) runs on:
+
+1. **tracks**: every face found in the last ``track_keep`` frames, shifted by its velocity, grown by a margin;
+2. **scan**: one item of a rolling scan over the whole frame: ``tiles_x`` x ``tiles_y`` overlapping tiles at
+   full resolution and the whole frame at ``coarse_scale`` (faces larger than the tile overlap). The item
+   searched next is the one that waited longest, weighted up by the motion inside it (grey frame difference
+   on a small frame), so moving faces are found sooner; every item waits at most ``scan_bound`` frames.
+3. optionally (``motion``) every motion blob; off by default: on the street video (crowd, swaying camera)
+   the blobs covered 1.3 frames' area per frame, dearer than the whole frame.
+
+A full-frame pass replaces all of these on a stream's first frame and on a scene change (more than
+``scene_change`` of the small frame changed). The bound: a face that appears anywhere and stays is found
+within ``scan_bound`` frames (2 x 25 = 50 frames: 5 s at 10 processed frames/s, usually far sooner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .detector import Detection
+from .regions import Box, grow, iou, merge
+
+
+@dataclass
+class PlannerConfig:
+    tiles_x: int = 6
+    tiles_y: int = 4
+    tile_overlap: int = 96  # source pixels shared by neighbouring tiles: faces up to about this size fit one
+    coarse_scale: float = 0.5  # the schedule's last item: the whole frame at this scale
+    motion: bool = False  # also run the fine detector on every motion blob (street video: 1.3 frames/frame)
+    motion_width: int = 320  # the grey frame motion is measured on
+    motion_threshold: int = 18  # grey-level change that counts as motion
+    motion_pad: int = 40  # source pixels added around each motion blob
+    motion_min_pixels: int = 4  # blobs smaller than this (in small-frame pixels) are noise
+    track_grow: float = 0.6  # fraction of a tracked face's side added on each side
+    track_window: float = 40.0  # source pixels the detector's window covers at scale 1 (80 px, upsampled 2x)
+    track_keep: int = 8  # frames a face that was not found again is still searched for
+    motion_weight: float = 20.0  # how much motion inside a scan item moves it up the queue
+    scene_change: float = 0.4  # fraction of the small frame that changed: look at the whole frame
+
+    @property
+    def schedule_length(self) -> int:
+        return self.tiles_x * self.tiles_y + (1 if self.coarse_scale > 0 else 0)
+
+    @property
+    def scan_bound(self) -> int:
+        """Frames within which every scan item is searched at least once."""
+        return 2 * self.schedule_length
+
+
+@dataclass
+class Plan:
+    regions: list[Box]
+    scales: list[float]
+    full: bool = False
+    pixels: dict[str, int] = field(default_factory=dict)  # crop pixels per reason (tracks/motion/scan/full)
+
+
+@dataclass
+class _Track:
+    box: tuple[float, float, float, float]
+    vx: float = 0.0
+    vy: float = 0.0
+    missed: int = 0
+
+    def predicted(self) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = self.box
+        return x1 + self.vx, y1 + self.vy, x2 + self.vx, y2 + self.vy
+
+
+def tile_grid(width: int, height: int, nx: int, ny: int, overlap: int) -> list[Box]:
+    """nx x ny tiles covering the frame, neighbours sharing ``overlap`` pixels, row by row."""
+
+    def cuts(size: int, n: int) -> list[tuple[int, int]]:
+        step = (size - overlap) / n if n > 1 else size
+        return [(int(round(i * step)), size if i == n - 1 else int(round(i * step + step + overlap)))
+                for i in range(n)]
+
+    return [(x1, y1, x2, y2) for y1, y2 in cuts(height, ny) for x1, x2 in cuts(width, nx)]
+
+
+class DetectionPlanner:
+    """Per-stream state: the previous small grey frame, the faces being followed, the scan position."""
+
+    def __init__(self, cfg: PlannerConfig | None = None):
+        self.cfg = cfg or PlannerConfig()
+        self._grey: np.ndarray | None = None
+        self._shape: tuple[int, int] | None = None
+        self._tracks: list[_Track] = []
+        self._scan: list[tuple[Box, float]] = []  # the rolling scan's items: (box, scale)
+        self._age: list[int] = []  # frames since each item was last searched
+
+    def _small_grey(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        sw = min(w, self.cfg.motion_width)
+        small = cv2.resize(frame, (sw, max(1, round(h * sw / w))), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
+
+    def _motion(self, grey: np.ndarray, w: int, h: int) -> tuple[list[Box], float, np.ndarray]:
+        """(motion blob boxes when ``motion`` is on, fraction of the small frame changed, dilated motion mask)"""
+        assert self._grey is not None
+        mask = cv2.absdiff(grey, self._grey) > self.cfg.motion_threshold
+        changed = float(mask.mean())
+        mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
+        boxes: list[Box] = []
+        if not self.cfg.motion:
+            return boxes, changed, mask
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        k = w / grey.shape[1]
+        for x, y, bw, bh, px in stats[1:n]:
+            if px >= self.cfg.motion_min_pixels:
+                boxes.append(grow((x * k, y * k, (x + bw) * k, (y + bh) * k), 0.0, self.cfg.motion_pad, w, h))
+        return boxes, changed, mask
+
+    def _next_scan(self, mask: np.ndarray) -> int:
+        """The scan item to search now: the one that has waited longest, weighted up by the motion inside it;
+        any item that has waited ``2 x schedule_length`` frames goes first (the stated bound)."""
+        self._age = [a + 1 for a in self._age]
+        h, w = self._shape or (1, 1)
+        sy, sx = mask.shape[0] / h, mask.shape[1] / w
+        bound = 2 * len(self._scan)
+        best, best_score = 0, -1.0
+        for i, ((x1, y1, x2, y2), _) in enumerate(self._scan):
+            if self._age[i] >= bound:
+                score = 1e9 + self._age[i]
+            else:
+                cell = mask[int(y1 * sy): int(np.ceil(y2 * sy)), int(x1 * sx): int(np.ceil(x2 * sx))]
+                score = self._age[i] * (1.0 + self.cfg.motion_weight * float(cell.mean() if cell.size else 0.0))
+            if score > best_score:
+                best, best_score = i, score
+        self._age[best] = 0
+        return best
+
+    def plan(self, frame: np.ndarray) -> Plan:
+        """The regions to run the fine detector on for this frame (RGB, BGR or grey: only its size and grey
+        levels are used)."""
+        h, w = frame.shape[:2]
+        grey = self._small_grey(frame)
+        if self._shape != (h, w) or self._grey is None:
+            self._shape = (h, w)
+            tiles = tile_grid(w, h, self.cfg.tiles_x, self.cfg.tiles_y, self.cfg.tile_overlap)
+            self._scan = [(t, 1.0) for t in tiles]
+            if self.cfg.coarse_scale > 0:
+                self._scan.append(((0, 0, w, h), self.cfg.coarse_scale))
+            self._age = [0] * len(self._scan)
+            self._grey, self._tracks = grey, []
+            return Plan([(0, 0, w, h)], [1.0], full=True, pixels={"full": w * h})
+        motion, changed, motion_cells = self._motion(grey, w, h)
+        self._grey = grey
+        if changed > self.cfg.scene_change:
+            return Plan([(0, 0, w, h)], [1.0], full=True, pixels={"full": w * h})
+        pixels: dict[str, int] = {}
+        tracks = [grow(t.predicted(), self.cfg.track_grow, abs(t.vx) + abs(t.vy), w, h) for t in self._tracks]
+        fine = merge(motion)
+        pixels["tracks"] = sum((b[2] - b[0]) * (b[3] - b[1]) for b in tracks)
+        pixels["motion"] = sum((b[2] - b[0]) * (b[3] - b[1]) for b in motion)
+        # A followed face needs no finer level than makes 0.65 x its side fill the detector's window (80 px
+        # after the detector's 2x upsampling): larger faces are searched on a smaller crop.
+        track_scales = [min(1.0, self.cfg.track_window / (0.65 * max(1.0, t.box[2] - t.box[0])))
+                        for t in self._tracks]
+        regions, scales = tracks + list(fine), track_scales + [1.0] * len(fine)
+        k = self._next_scan(motion_cells)
+        box, scale = self._scan[k]
+        regions.append(box)
+        scales.append(scale)
+        pixels["scan"] = int((box[2] - box[0]) * (box[3] - box[1]) * scale**2)
+        return Plan(regions, scales, pixels=pixels)
+
+    def update(self, detections: list[Detection]) -> None:
+        """Follow this frame's faces into the next: match to the faces followed so far (IoU), update velocity."""
+        old = self._tracks
+        used: set[int] = set()
+        new: list[_Track] = []
+        for d in sorted(detections, key=lambda d: -d.score):
+            best, best_iou = -1, 0.1
+            for i, t in enumerate(old):
+                v = iou(d.box, t.predicted())
+                if i not in used and v > best_iou:
+                    best, best_iou = i, v
+            if best < 0:
+                new.append(_Track(tuple(d.box)))
+                continue
+            used.add(best)
+            t = old[best]
+            cx = (d.box[0] + d.box[2] - t.box[0] - t.box[2]) / 2
+            cy = (d.box[1] + d.box[3] - t.box[1] - t.box[3]) / 2
+            new.append(_Track(tuple(d.box), 0.5 * t.vx + 0.5 * cx, 0.5 * t.vy + 0.5 * cy))
+        for i, t in enumerate(old):
+            if i not in used and t.missed < self.cfg.track_keep:
+                new.append(_Track(t.predicted(), t.vx, t.vy, t.missed + 1))
+        self._tracks = new

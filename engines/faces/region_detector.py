@@ -1,0 +1,54 @@
+"""The fine detector run only where each stream's planner says a face can be (engines/faces/planner.py).
+
+A small thread pool (dlib's HOG releases the GIL, so crops of a frame run on both cores) with one detector
+per thread (a dlib detector object is not safe to share between threads: it crashed with a double free),
+one planner per stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .detector import Detection, HogDetector
+from .planner import DetectionPlanner, PlannerConfig
+from .regions import detect_in_regions
+
+
+class RegionDetector:
+    def __init__(self, detector: HogDetector, cfg: PlannerConfig | None = None, threads: int = 2):
+        self.detector = detector
+        self._local = threading.local()
+        self.cfg = cfg or PlannerConfig()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="detect") if threads > 1 else None
+        self._planners: dict[str, DetectionPlanner] = {}
+        self.pixels: dict[str, int] = {}  # crop pixels searched, per reason (tracks / scan / full / motion)
+        self.frames = 0
+
+    def detect(self, stream: str, frame: np.ndarray) -> list[Detection]:
+        """Faces in this frame of ``stream`` (frames of one stream in order), best score first."""
+        planner = self._planners.get(stream)
+        if planner is None:
+            planner = self._planners[stream] = DetectionPlanner(self.cfg)
+        plan = planner.plan(frame)
+        found = detect_in_regions(self._detect, frame, plan.regions, self._pool, plan.scales)
+        planner.update(found)
+        self.frames += 1
+        for k, v in plan.pixels.items():
+            self.pixels[k] = self.pixels.get(k, 0) + v
+        return found
+
+    def _detect(self, crop: np.ndarray) -> list[Detection]:
+        det = getattr(self._local, "detector", None)
+        if det is None:
+            det = self._local.detector = HogDetector(self.detector.upsample, self.detector.score_threshold)
+        return det.detect(crop)
+
+    def end_stream(self, stream: str) -> None:
+        self._planners.pop(stream, None)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)

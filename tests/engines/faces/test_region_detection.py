@@ -1,0 +1,136 @@
+"""The region planner (engines/faces/planner.py) and the region detector: the default detection mode.
+
+- a face that appears anywhere in a still scene is found within the planner's stated bound;
+- a followed face keeps being found while it moves;
+- on dlib's labelled group photos (testing.xml) the default mode keeps HOG's precision (>= 0.95).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facestream.engines.faces.detector import HogDetector
+from facestream.engines.faces.planner import PlannerConfig, tile_grid
+from facestream.engines.faces.region_detector import RegionDetector
+from facestream.engines.faces.regions import iou, merge
+
+REPO = Path(__file__).resolve().parents[3]
+TESTING = REPO.parent / "shared" / "data" / "dlib_faces_detection" / "faces" / "testing.xml"
+
+
+@pytest.fixture(scope="module")
+def face_crop(astronaut) -> np.ndarray:
+    """The astronaut's face, downscaled to about 48 px (needs the planner's upsampled fine levels)."""
+    import cv2
+
+    box = HogDetector(0).detect(astronaut)[0].box
+    x1, y1, x2, y2 = (int(v) for v in box)
+    pad = (x2 - x1) // 3
+    crop = astronaut[max(0, y1 - pad): y2 + pad, max(0, x1 - pad): x2 + pad]
+    side = 48 * crop.shape[1] / (x2 - x1)
+    return cv2.resize(crop, (int(side), int(side * crop.shape[0] / crop.shape[1])), interpolation=cv2.INTER_AREA)
+
+
+def _scene(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(90, 140, size=(90, 160, 3), dtype=np.uint8)
+    import cv2
+
+    return cv2.resize(base, (1280, 720), interpolation=cv2.INTER_CUBIC)
+
+
+def test_tiles_cover_the_frame_with_overlap():
+    tiles = tile_grid(1280, 720, 6, 4, 96)
+    covered = np.zeros((720, 1280), bool)
+    for x1, y1, x2, y2 in tiles:
+        covered[y1:y2, x1:x2] = True
+    assert covered.all() and len(tiles) == 24
+    # neighbours share the overlap, so a face up to that size lies wholly inside one tile
+    assert tiles[0][2] - tiles[1][0] >= 96 and tiles[0][3] - tiles[6][1] >= 96
+
+
+def test_merge_joins_only_when_it_saves_pixels():
+    assert merge([(0, 0, 10, 10), (5, 0, 15, 10)]) == [(0, 0, 15, 10)]
+    assert sorted(merge([(0, 0, 10, 10), (9, 9, 20, 20)])) == [(0, 0, 10, 10), (9, 9, 20, 20)]
+
+
+@pytest.mark.parametrize("where", [(60, 40), (600, 330), (1180, 620), (300, 600)])
+def test_a_still_face_appearing_anywhere_is_found_within_the_bound(face_crop, where):
+    cfg = PlannerConfig()
+    det = RegionDetector(HogDetector(1), cfg, threads=1)
+    scene = _scene()
+    det.detect("s", scene)  # first frame: full pass, no face
+    frame = scene.copy()
+    x, y = where
+    h, w = face_crop.shape[:2]
+    frame[y: y + h, x: x + w] = face_crop
+    found_at = None
+    for k in range(cfg.scan_bound + 1):
+        if any(iou(d.box, (x, y, x + w, y + h)) > 0.1 for d in det.detect("s", frame)):
+            found_at = k
+            break
+    assert found_at is not None, f"face at {where} not found within {cfg.scan_bound} frames"
+    assert found_at <= cfg.scan_bound
+
+
+def test_a_moving_face_stays_found(face_crop):
+    det = RegionDetector(HogDetector(1), threads=2)
+    scene = _scene(1)
+    h, w = face_crop.shape[:2]
+    hits = 0
+    for k in range(20):
+        frame = scene.copy()
+        x, y = 200 + 12 * k, 300 + 3 * k
+        frame[y: y + h, x: x + w] = face_crop
+        dets = det.detect("s", frame)
+        hits += any(iou(d.box, (x, y, x + w, y + h)) > 0.1 for d in dets)
+    det.close()
+    assert hits == 20  # first frame by the full pass, then every frame from the track region
+
+
+def test_streams_are_planned_separately(face_crop):
+    det = RegionDetector(HogDetector(1), threads=1)
+    frame = _scene(2)
+    frame[100:100 + face_crop.shape[0], 100:100 + face_crop.shape[1]] = face_crop
+    assert len(det.detect("a", frame)) == 1
+    assert len(det.detect("b", frame)) == 1  # b's first frame: a full pass of its own
+    det.end_stream("a")
+    assert "a" not in det._planners
+
+
+def _labelled():
+    root = ET.parse(TESTING).getroot()
+    for image in root.iter("image"):
+        boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
+                  int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
+        yield TESTING.parent / image.get("file"), boxes
+
+
+@pytest.mark.skipif(not TESTING.exists(), reason=f"labelled photos not found at {TESTING}")
+def test_default_mode_precision_and_recall_on_labelled_photos():
+    import cv2
+
+    tp = fp = n = 0
+    for path, boxes in _labelled():
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        det = RegionDetector(HogDetector(1), threads=2)  # each photo is a new stream's first frame
+        truth = [b[:4] for b in boxes if not b[4]]
+        ignore = [b[:4] for b in boxes if b[4]]
+        n += len(truth)
+        used: set[int] = set()
+        for d in det.detect("photo", rgb):
+            best = max(((iou(d.box, g), i) for i, g in enumerate(truth) if i not in used), default=(0.0, -1))
+            if best[0] >= 0.5:
+                used.add(best[1])
+                tp += 1
+            elif not any(iou(d.box, g) >= 0.5 for g in ignore):
+                fp += 1
+        det.close()
+    precision, recall = tp / max(1, tp + fp), tp / max(1, n)
+    assert precision >= 0.95, f"precision {precision:.3f} ({tp} tp, {fp} fp)"
+    print(f"precision {precision:.3f} recall {recall:.3f} ({tp}/{n})")
+    assert recall >= 0.6, f"recall {recall:.3f} of {n} labelled faces"
