@@ -45,6 +45,10 @@ class PayloadEncoder:
         if self.shm is not None:
             self.shm.reader_gone, self.shm.while_waiting = reader_gone, while_waiting
 
+    def reader_left(self) -> int:
+        """The hop's reader disconnected: release the ring slots it will never read."""
+        return self.shm.abandon_unread() if self.shm is not None else 0
+
     def close(self) -> None:
         if self.shm is not None:
             self.shm.close()

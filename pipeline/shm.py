@@ -105,6 +105,18 @@ class ShmWriter:
         self.while_waiting: Callable[[], None] | None = None
         remove_stale_segments(prefix)
 
+    def abandon_unread(self) -> int:
+        """The reader went away: frames it had not read are gone with it (its queue died), so their slots are
+        free again. Returns how many were abandoned (the sink counts them as lost in flight)."""
+        n = 0
+        for seg, slot_bytes in [*self.retired, *([(self.seg, self.slot_bytes)] if self.seg else [])]:
+            for slot in range(self.slots):
+                hdr = self._slot_header(seg, slot_bytes, slot)
+                if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
+                    hdr[2] = hdr[0]
+                    n += 1
+        return n
+
     def _slot_header(self, seg: _Segment, slot_bytes: int, slot: int) -> np.ndarray:
         return np.ndarray((3,), dtype=np.uint64, buffer=seg.buf, offset=slot * (SLOT_HEADER + slot_bytes))
 

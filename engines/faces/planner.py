@@ -39,7 +39,7 @@ class PlannerConfig:
     motion_pad: int = 40  # source pixels added around each motion blob
     motion_min_pixels: int = 4  # blobs smaller than this (in small-frame pixels) are noise
     track_grow: float = 0.6  # fraction of a tracked face's side added on each side
-    track_window: float = 40.0  # source pixels the detector's window covers at scale 1 (80 px, upsampled 2x)
+    track_window: float = 40.0  # source pixels the detector's window covers at scale 1 (80 px / 2^upsample)
     track_keep: int = 8  # frames a face that was not found again is still searched for
     motion_weight: float = 20.0  # how much motion inside a scan item moves it up the queue
     scene_change: float = 0.4  # fraction of the small frame that changed: look at the whole frame

@@ -21,7 +21,9 @@ class RegionDetector:
     def __init__(self, detector: HogDetector, cfg: PlannerConfig | None = None, threads: int = 2):
         self.detector = detector
         self._local = threading.local()
-        self.cfg = cfg or PlannerConfig()
+        # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
+        # that window allows at this detector's upsampling.
+        self.cfg = cfg or PlannerConfig(track_window=80.0 / 2 ** detector.upsample)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="detect") if threads > 1 else None
         self._planners: dict[str, DetectionPlanner] = {}
         self.pixels: dict[str, int] = {}  # crop pixels searched, per reason (tracks / scan / full / motion)

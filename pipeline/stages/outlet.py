@@ -144,5 +144,7 @@ class Outlet:
                 else:
                     self.log.warning("%s: downstream %s went away", self.stage, self.downstream)
                 self.connected = False
+                if self.encoder is not None:
+                    self.encoder.reader_left()  # its unread frames died with it: a lossless wait must not hang
                 m.PEER_UP.labels(self.stage, self.downstream).set(0)
                 m.HEARTBEATS_MISSED.labels(self.stage, self.downstream).inc()

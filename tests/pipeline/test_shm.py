@@ -66,3 +66,20 @@ def test_growing_the_ring_keeps_unread_frames_until_they_are_read():
         w.close()
         r.close()
     assert not os.path.exists(os.path.join(SHM_DIR, d_big["name"]))
+
+
+def test_a_reader_that_left_frees_its_unread_slots_for_a_waiting_writer():
+    """A restarted reader never reads what its predecessor queued: those slots must not hold the writer."""
+    w = ShmWriter(f"a{os.getpid()}", slots=2)
+    connected = [True]
+    w.reader_gone = lambda: not connected[0]
+    try:
+        w.write(np.ones((4, 4), np.uint8))
+        w.write(np.ones((4, 4), np.uint8))
+        assert w.abandon_unread() == 2  # the reader was killed; a new one connects at once
+        done = threading.Event()
+        threading.Thread(target=lambda: (w.write(np.zeros((4, 4), np.uint8), wait=True), done.set()),
+                         daemon=True).start()
+        assert done.wait(2), "the writer waited for slots nobody will ever read"
+    finally:
+        w.close()
