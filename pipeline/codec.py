@@ -45,6 +45,10 @@ class PayloadEncoder:
         if self.shm is not None:
             self.shm.reader_gone, self.shm.while_waiting = reader_gone, while_waiting
 
+    def backlog(self) -> int | None:
+        """Frames sent on this hop that the reader has not taken yet; None where the encoding cannot tell."""
+        return self.shm.unread() if self.shm is not None else None
+
     def reader_left(self) -> int:
         """The hop's reader disconnected: release the ring slots it will never read."""
         return self.shm.abandon_unread() if self.shm is not None else 0

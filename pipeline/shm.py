@@ -105,6 +105,17 @@ class ShmWriter:
         self.while_waiting: Callable[[], None] | None = None
         remove_stale_segments(prefix)
 
+    def unread(self) -> int:
+        """Frames written to the current ring and not yet read: the reader's backlog on this hop."""
+        if self.seg is None:
+            return 0
+        n = 0
+        for slot in range(self.slots):
+            hdr = self._slot_header(self.seg, self.slot_bytes, slot)
+            if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
+                n += 1
+        return n
+
     def abandon_unread(self) -> int:
         """The reader went away: frames it had not read are gone with it (its queue died), so their slots are
         free again. Returns how many were abandoned (the sink counts them as lost in flight)."""

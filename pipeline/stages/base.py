@@ -128,9 +128,12 @@ class Stage:
         if monitor is not None:
             poller.register(monitor, zmq.POLLIN)
         oldest_wait = None
+        holding = False
         while not self.stop_event.is_set():
             timeout_ms = 200
-            if self.queue:
+            if holding:
+                timeout_ms = 2  # waiting for the downstream to take a frame: look again soon
+            elif self.queue:
                 timeout_ms = 0 if len(self.queue) >= self.batch_size else max(1, int(self.batch_timeout_s * 1000))
             if self.queue_full():
                 timeout_ms = 0
@@ -148,16 +151,25 @@ class Stage:
                     self.on_parts(parts)
             if self.queue and oldest_wait is None:
                 oldest_wait = time.monotonic()
+            holding = False
             if self.queue and (
                 len(self.queue) >= self.batch_size
                 or oldest_wait is not None and time.monotonic() - oldest_wait >= self.batch_timeout_s
             ):
-                self.process_queue()
-                oldest_wait = time.monotonic() if self.queue else None
+                holding = self.hold_live()
+                if not holding:
+                    self.process_queue()
+                    oldest_wait = time.monotonic() if self.queue else None
             m.QUEUE_DEPTH.labels(self.name).set(len(self.queue))
             self.housekeeping()
             if self.finished():
                 break
+
+    def hold_live(self) -> bool:
+        """Live frames wait here, newest replacing oldest, while the downstream still has a batch queued."""
+        if self.outlet is None or any(it.meta.lossless for it in self.queue):
+            return False
+        return not self.outlet.has_credit()
 
     def process_queue(self) -> None:
         """Process the next batch. A batch that fails is dropped and counted (``error``); the stage goes on."""

@@ -98,6 +98,8 @@ class CaptureStage(Stage):
                 if stale:
                     self.drop_books.count(sid, "stale", stale)
                     self.seq[sid] += stale
+                if not buf.lossless and self.outlet is not None and not self.outlet.has_credit():
+                    continue  # the frame stays in the latest-frame buffer, where a newer one replaces it
                 frame = buf.get()
                 if frame is None:
                     continue

@@ -37,6 +37,9 @@ class Outlet:
         self.monitor: zmq.Socket | None = None
         self.heartbeat: HeartbeatSender | None = None
         self.connected = False  # the downstream's connection, from the socket monitor
+        # Live frames in flight towards the reader at most: one batch of the downstream stage, so it always
+        # has its next batch ready and none older (latency) queued behind it.
+        self.live_credit = max(2, cfg.inference_view().batch_size)
 
     def bind(self, books: DropBooks, stop_event: threading.Event, ending: Callable[[], bool]) -> None:
         """Serve a stage: its drop books, its stop flag (lossless sends give up when set), and whether its
@@ -55,6 +58,14 @@ class Outlet:
         self.encoder = PayloadEncoder(encoding, self.cfg.hop(self.downstream).jpeg_quality, self.stage)
         # A lossless shared-memory hop waits for its reader for as long as the reader is connected.
         self.encoder.set_reader_hooks(self.reader_gone, self.beat)
+
+    def has_credit(self) -> bool:
+        """Whether a *live* frame should go now: the reader has fewer than ``live_credit`` frames not yet
+        taken. A live frame held back waits in the sender's latest-frame queue, where a newer one replaces it
+        for free, instead of being copied into a ring slot it would be overrun in. Unknown (not shared memory):
+        always."""
+        backlog = self.encoder.backlog() if self.encoder is not None else None
+        return backlog is None or backlog < self.live_credit
 
     def reader_gone(self) -> bool:
         """The downstream is not connected (it died or never came): nobody will free a ring slot."""
