@@ -45,6 +45,11 @@ class PayloadEncoder:
         if self.shm is not None:
             self.shm.reader_gone, self.shm.while_waiting = reader_gone, while_waiting
 
+    def unsent(self, item: Item) -> None:
+        """The item's message was not delivered: give back the ring slot its pixels took."""
+        if self.shm is not None and item.payload.encoding == ENC_SHM and item.payload.shm:
+            self.shm.forget(item.payload.shm)
+
     def backlog(self) -> int | None:
         """Frames sent on this hop that the reader has not taken yet; None where the encoding cannot tell."""
         return self.shm.unread() if self.shm is not None else None

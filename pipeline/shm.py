@@ -105,6 +105,15 @@ class ShmWriter:
         self.while_waiting: Callable[[], None] | None = None
         remove_stale_segments(prefix)
 
+    def forget(self, desc: dict) -> None:
+        """A frame written but never sent (the hop refused the message): its slot is free again."""
+        for seg, slot_bytes in [*([(self.seg, self.slot_bytes)] if self.seg else []), *self.retired]:
+            if seg.path.endswith(str(desc.get("name"))) and 0 <= int(desc.get("slot", -1)) < self.slots:
+                hdr = self._slot_header(seg, slot_bytes, int(desc["slot"]))
+                if int(hdr[0]) == int(desc.get("gen", -1)):
+                    hdr[2] = hdr[0]
+                return
+
     def unread(self) -> int:
         """Frames written to the current ring and not yet read: the reader's backlog on this hop."""
         if self.seg is None:

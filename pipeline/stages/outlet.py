@@ -130,6 +130,8 @@ class Outlet:
                     m.FRAMES_OUT.labels(self.stage, it.stream).inc()
             else:
                 for it in msg.items:
+                    if self.encoder is not None:
+                        self.encoder.unsent(it)  # its ring slot would otherwise count as unread for ever
                     self.books.drop(it, "backpressure" if not self.stop_event.is_set() else "shutdown")
 
     # --- the downstream peer -----------------------------------------------------------------------------

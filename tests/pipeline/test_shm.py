@@ -83,3 +83,16 @@ def test_a_reader_that_left_frees_its_unread_slots_for_a_waiting_writer():
         assert done.wait(2), "the writer waited for slots nobody will ever read"
     finally:
         w.close()
+
+
+def test_a_frame_that_was_never_sent_does_not_count_as_unread():
+    """A live send refused by a full or disconnected hop leaves its slot written: it must not eat credit."""
+    w = ShmWriter(f"f{os.getpid()}", slots=4)
+    try:
+        d = w.write(np.ones((4, 4), np.uint8))
+        w.write(np.ones((4, 4), np.uint8))
+        assert w.unread() == 2
+        w.forget(d)
+        assert w.unread() == 1
+    finally:
+        w.close()
