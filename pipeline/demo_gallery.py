@@ -30,10 +30,11 @@ def enrolment_view() -> np.ndarray:
     return np.ascontiguousarray(rgb[0:330, 150:480])
 
 
-def ensure_demo_gallery(path: Path, models_dir: str = "") -> Path:
+def ensure_demo_gallery(path: Path, models_dir: str = "", detector: str = "hog") -> Path:
     """Create (once) a gallery at ``path`` holding the demo person; returns the path.
 
-    The view goes through the same enrolment (and quality gate) as ``facestream gallery add``.
+    The view goes through the same enrolment (and quality gate) as ``facestream gallery add``, with the
+    run's detector type.
     """
     from facestream.engines.store import ModelStore
 
@@ -45,7 +46,7 @@ def ensure_demo_gallery(path: Path, models_dir: str = "") -> Path:
         if DEMO_PERSON in gallery.names():
             return path
         view = enrolment_view()
-        item = PhotoEnroller("hog", store=ModelStore(models_dir or None)).item_from_rgb(
+        item = PhotoEnroller(detector, store=ModelStore(models_dir or None)).item_from_rgb(
             view, hashlib.sha256(view.tobytes()).hexdigest(),
             source="skimage.data.astronaut (mirrored, rotated, darker)", label="demo enrolment view",
         )

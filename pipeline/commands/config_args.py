@@ -2,8 +2,8 @@
 
 A command's path arguments default to the same file the pipeline runs with, so a deployment names its gallery,
 model store and engine cache once: ``facestream gallery add --config /etc/facestream/config.yaml ...`` uses
-``inference.gallery``. Order: the argument, else the config (file, then ``FACESTREAM__...`` variables), else
-the component's own default (``$FACESTREAM_GALLERY``, ``$FACESTREAM_MODELS``, ...).
+``inference.gallery``. Order: the argument, else the config (``--config``, else ``$FACESTREAM_CONFIG``; then
+``FACESTREAM__...`` variables), else the component's own default (``$FACESTREAM_GALLERY``, ``$FACESTREAM_MODELS``, ...).
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ def apply_config_defaults(args: argparse.Namespace) -> None:
     missing = [d for d in CONFIG_DEFAULTS if hasattr(args, d) and getattr(args, d) is None and d not in skip]
     if not missing:
         return
+    import os
+
     from ..config import load_config
 
-    cfg = load_config(getattr(args, "config", None))
+    # A deployment (container, systemd unit) names its config once in $FACESTREAM_CONFIG.
+    cfg = load_config(getattr(args, "config", None) or os.environ.get("FACESTREAM_CONFIG") or None)
     for dest in missing:
         value: object = cfg
         for part in CONFIG_DEFAULTS[dest].split("."):

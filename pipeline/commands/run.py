@@ -59,7 +59,8 @@ def use_demo_gallery(cfg: PipelineConfig) -> bool:
         return False
     from ..demo_gallery import ensure_demo_gallery
 
-    gallery = ensure_demo_gallery(Path(cfg.sink.out_dir) / "demo-gallery.db", cfg.inference.models_dir)
+    gallery = ensure_demo_gallery(Path(cfg.sink.out_dir) / "demo-gallery.db", cfg.inference.models_dir,
+                                  cfg.inference.detector.type)
     cfg.inference.gallery = str(gallery)
     return True
 

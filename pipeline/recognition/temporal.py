@@ -129,7 +129,7 @@ class LearnedHead:
         if names != set(INPUT_NAMES):
             raise FacestreamError(
                 f"model {MODEL_NAMES[kind]!r} is not a temporal head (inputs {sorted(names)}); "
-                "retrain it with: facestream gallery train-temporal"
+                "retrain it with: facestream train-temporal --data FACES_DIR"
             )
         self.max_len = int(self.model.manifest.extra.get("max_len", max_len))
 

@@ -35,6 +35,18 @@ def test_config_prints_the_gallery_of_the_yaml_and_the_gallery_commands_use_it(t
     assert not (tmp_path / "from-env.db").exists()
 
 
+def test_facestream_config_names_the_file_once_for_a_deployment(tmp_path, monkeypatch, capsys):
+    """Containers and systemd units set $FACESTREAM_CONFIG instead of repeating the gallery path."""
+    monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
+    monkeypatch.setenv("FACESTREAM_GALLERY", str(tmp_path / "from-env.db"))
+    gallery = tmp_path / "deploy" / "gallery.db"
+    monkeypatch.setenv("FACESTREAM_CONFIG", _config(tmp_path, inference={"gallery": str(gallery)}))
+    with Gallery(gallery):
+        pass
+    assert main(["gallery", "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"{gallery}: 0 people")
+
+
 def test_models_and_engines_commands_take_the_store_and_cache_from_the_config(tmp_path, capsys):
     store, engines = tmp_path / "store", tmp_path / "engines"
     config = _config(tmp_path, inference={"models_dir": str(store)}, engines={"engine_dir": str(engines)})
