@@ -23,22 +23,6 @@ LFW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lfw_subs
 
 
 @pytest.fixture(scope="session")
-def dlib_store(tmp_path_factory) -> ModelStore:
-    from facestream.engines.dlib_import import import_dlib_models
-
-    store = ModelStore(tmp_path_factory.mktemp("dlib-models"))
-    import_dlib_models(store)
-    return store
-
-
-@pytest.fixture(scope="session")
-def astronaut() -> np.ndarray:
-    from skimage.data import astronaut as load
-
-    return np.ascontiguousarray(load())
-
-
-@pytest.fixture(scope="session")
 def lfw_images():
     """load(limit, step) -> RGB LFW images from ../shared/data; skips the test when the folder is absent."""
 
