@@ -172,7 +172,7 @@ def test_engine_options_go_only_to_a_backend_that_takes_them(tmp_path):
 )
 def test_detector_union_and_its_old_forms(tmp_path, inference, expect):
     cfg = _load_text(tmp_path, yaml.safe_dump({"inference": inference}))
-    assert cfg.inference.detector.model_dump() == expect
+    assert cfg.inference.detector.model_dump() == {**expect, "low_light": True}  # dark frames enhanced by default
 
 
 def test_env_and_set_layers_merge_into_the_detector(tmp_path):
