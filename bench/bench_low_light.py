@@ -4,10 +4,11 @@ Street clip (facenet-pytorch's examples/video.mp4 scaled to 1280x720 by ffmpeg i
 versions; never kept): faces per frame found by facestream's default detection (the region planner, HOG
 upsample 1) with and without the dark-frame enhancement (engines/faces/low_light.py), and by plain dlib HOG
 upsample 1 on whole frames (every 5th frame). The clip has no labels, so its people are taken from the
-normal version: its faces clustered (cosine >= the matcher's threshold to a cluster's mean), each cluster of
-8+ faces is a person, its 5 best-quality faces enrolled. Every face of both versions is then named per frame
-against that gallery (top-3 mean cosine >= 0.92, as the Matcher). A dark-version name is *wrong* when the
-normal version's face at that place in that frame (IoU > 0.3) got another name.
+normal version: its faces linked into tracks by box overlap, tracks joined by mean embedding (cosine >= 0.9),
+each group of 8+ faces is a person, its 5 best-quality faces enrolled. Every face of both versions is then named per frame
+against that gallery (top-3 mean cosine >= 0.92, as the Matcher). A frame counts for a person when a face
+at that person's place in the normal version (IoU > 0.3) is named as that person; any other person's name there
+is *wrong*.
 
 LFW: one normal photo per person enrolled, the other 9 darkened with the numpy version of the filter
 (``simulate_low_light``, seed 0): faces found, identified, wrong, unknown.
@@ -82,24 +83,54 @@ def faces_per_frame(analyzer: FaceAnalyzer, clip: list[np.ndarray], low_light: b
     return out
 
 
-def people_of(normal_faces) -> tuple[np.ndarray, np.ndarray]:
-    """(gallery vectors, owner index) from clusters of the normal version's faces."""
-    clusters: list[list[tuple[float, np.ndarray]]] = []
-    for frame in normal_faces:
-        for _, q, e in frame:
-            means = [unit(np.mean([v for _, v in c], 0))[0] for c in clusters]
-            sims = [float(m @ e) for m in means]
-            k = int(np.argmax(sims)) if sims else -1
-            if k >= 0 and sims[k] >= DEFAULT_THRESHOLD:
-                clusters[k].append((q, e))
-            else:
-                clusters.append([(q, e)])
+def people_of(normal_faces) -> tuple[np.ndarray, np.ndarray, list[list[int | None]]]:
+    """(gallery vectors, their owner, per-frame person label of each face) from the normal version: faces
+    linked into tracks by box overlap with the previous 2 frames, tracks joined into a person when their mean
+    embeddings reach cosine 0.9; a person of 8+ faces is enrolled with its 5 best-quality faces."""
+    track_of: list[list[int]] = []
+    tracks: list[list[tuple[int, int]]] = []  # (frame, face index)
+    for f, frame in enumerate(normal_faces):
+        ids = []
+        for box, _, _ in frame:
+            best, best_iou = -1, 0.3
+            for back in (1, 2):
+                if f - back < 0:
+                    continue
+                for j, (b, _, _) in enumerate(normal_faces[f - back]):
+                    t = track_of[f - back][j]
+                    if iou(box, b) > best_iou and tracks[t][-1][0] < f and t not in ids:
+                        best, best_iou = t, iou(box, b)
+            if best < 0:
+                best = len(tracks)
+                tracks.append([])
+            tracks[best].append((f, len(ids)))
+            ids.append(best)
+        track_of.append(ids)
+    means = [unit(np.mean([normal_faces[f][i][2] for f, i in t], 0))[0] for t in tracks]
+    parent = list(range(len(tracks)))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    for a in range(len(tracks)):
+        for b in range(a + 1, len(tracks)):
+            if float(means[a] @ means[b]) >= 0.9:
+                parent[root(b)] = root(a)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for t, members in enumerate(tracks):
+        groups.setdefault(root(t), []).extend(members)
+    people = [g for g in groups.values() if len(g) >= 8]
+    labels: list[list[int | None]] = [[None] * len(fr) for fr in normal_faces]
     vecs, owner = [], []
-    for c in (c for c in clusters if len(c) >= 8):
-        for _, e in sorted(c, key=lambda t: -t[0])[:5]:
-            vecs.append(e)
-            owner.append(len(set(owner)))
-    return np.array(vecs), np.array(owner)
+    for p, members in enumerate(people):
+        for f, i in members:
+            labels[f][i] = p
+        for f, i in sorted(members, key=lambda m: -normal_faces[m[0]][m[1]][1])[:5]:
+            vecs.append(normal_faces[f][i][2])
+            owner.append(p)
+    return np.array(vecs), np.array(owner), labels
 
 
 def name_of(e: np.ndarray, vecs: np.ndarray, owner: np.ndarray) -> int | None:
@@ -114,21 +145,30 @@ def street(tmp: Path) -> dict:
     normal, dark = (frames(p) for p in make_clips(tmp))
     runs = {"normal": faces_per_frame(analyzer, normal, True), "dark": faces_per_frame(analyzer, dark, True),
             "dark_no_enhancement": faces_per_frame(analyzer, dark, False)}
-    vecs, owner = people_of(runs["normal"])
-    named = {k: [[(box, name_of(e, vecs, owner)) for box, _, e in fr] for fr in v] for k, v in runs.items()}
+    vecs, owner, labels = people_of(runs["normal"])
+    ref = [[(box, lab) for (box, _, _), lab in zip(fr, labs, strict=True)] for fr, labs in zip(runs["normal"], labels,
+                                                                                           strict=True)]
     out: dict = {"frames": len(normal), "people": int(owner.max() + 1) if len(owner) else 0}
-    for k, per in named.items():
-        frames_named = {p: sum(any(n == p for _, n in fr) for fr in per) for p in range(out["people"])}
+    for k, per in runs.items():
+        right = {p: 0 for p in range(out["people"])}
         wrong = unconfirmed = 0
-        for fr, ref in zip(per, named["normal"], strict=True):
-            for box, n in fr:
+        for fr, rf in zip(per, ref, strict=True):
+            named_right = set()
+            for box, _, e in fr:
+                n = name_of(e, vecs, owner)
                 if n is None:
                     continue
-                match = [rn for rb, rn in ref if iou(box, rb) > 0.3]
-                wrong += bool(match) and match[0] is not None and match[0] != n
-                unconfirmed += not match or match[0] is None
-        out[k] = {"faces": sum(len(fr) for fr in per), "frames_named_per_person": frames_named,
-                  "wrong_names": wrong, "named_where_normal_had_no_name": unconfirmed}
+                match = [lab for rb, lab in rf if iou(box, rb) > 0.3]
+                if not match or match[0] is None:
+                    unconfirmed += 1
+                elif match[0] == n:
+                    named_right.add(n)
+                else:
+                    wrong += 1
+            for p in named_right:
+                right[p] += 1
+        out[k] = {"faces": sum(len(fr) for fr in per), "frames_named_per_person": right,
+                  "wrong_names": wrong, "named_where_normal_had_no_person": unconfirmed}
     base = out["normal"]["frames_named_per_person"]
     for k in ("dark", "dark_no_enhancement"):
         got = out[k]["frames_named_per_person"]
@@ -190,14 +230,16 @@ def markdown(out: dict) -> str:
     s = out["street_720p"]
     lines = ["# Low light (bench/bench_low_light.py)", "",
              f"Street clip 1280x720, {s['frames']} frames, darkened by ffmpeg `{DARKEN}`; {s['people']} people "
-             "taken from the normal version (clusters of its faces, 5 best enrolled each); per-frame names at "
-             f"cosine {DEFAULT_THRESHOLD}.", "",
+             "taken from the normal version (its faces linked into tracks, tracks joined by mean embedding, 5 best "
+             f"faces enrolled each); per-frame names at cosine {DEFAULT_THRESHOLD}; a frame counts for a person when a "
+             "face at that person's place in the normal version is named as that person; a wrong name is any other "
+             "person's name there.", "",
              "| version | faces (default detection) | frames named per person | worst ratio to normal | wrong names "
-             "| named where normal had none |", "|---|---|---|---|---|---|"]
+             "| named where normal had no person |", "|---|---|---|---|---|---|"]
     for k in ("normal", "dark", "dark_no_enhancement"):
         r = s[k]
         lines.append(f"| {k} | {r['faces']} | {json.dumps(r['frames_named_per_person'])} | {r.get('worst_ratio', 1.0)} "
-                     f"| {r['wrong_names']} | {r['named_where_normal_had_no_name']} |")
+                     f"| {r['wrong_names']} | {r['named_where_normal_had_no_person']} |")
     p = s["plain_hog_up1_every_5th"]
     lines += ["", f"Plain dlib HOG upsample 1, whole frame, every {PLAIN_STEP}th frame ({p['frames']} frames): "
               f"{p['normal']} faces normal, {p['dark']} dark, {p['dark_enhanced']} dark with the enhancement "
