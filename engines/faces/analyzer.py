@@ -13,6 +13,7 @@ from .align import face_chip
 from .detector_specs import DetectorSpec, spec_class
 from .embedder import FaceEmbedder
 from .landmarks import LandmarkPredictor
+from .low_light import LowLightDetector
 from .models import ensure_dlib_models
 from .quality import FaceQuality, face_quality
 
@@ -32,7 +33,9 @@ class Face:
 class FaceAnalyzer:
     """detector: a :class:`~.detector_specs.DetectorSpec` (the pipeline config's ``inference.detector``), or a
     type name (``hog``: dlib HOG, CPU; ``cnn``: dlib MMOD as ONNX) whose ``detector_opts`` go to the detector
-    class as they are (its own defaults for the rest). ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to
+    class as they are (its own defaults for the rest). Unless ``low_light`` is false, the detector is wrapped in
+    :class:`~.low_light.LowLightDetector` (dark frames enhanced for the detector; landmarks and chips still
+    come from the frame itself: on darkened LFW the enhanced chip named no more faces). ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to
     every ONNX model loaded here: the CNN detector and the embedder.
     """
 
@@ -46,13 +49,17 @@ class FaceAnalyzer:
         **detector_opts,
     ):
         if isinstance(detector, DetectorSpec):
+            low_light = detector_opts.pop("low_light", detector.low_light)
             kind, detector_opts = type(detector), {**detector.options(), **detector_opts}
         elif isinstance(detector, str):
             kind = spec_class(detector)
+            low_light = detector_opts.pop("low_light", kind.model_fields["low_light"].default)
         else:
             raise FacestreamError(f"detector must be a type name or a DetectorSpec, got {type(detector).__name__}")
         self.backend_opts = dict(backend_opts or {})
         self.detector = kind.make(store, backend, precision, self.backend_opts, **detector_opts)
+        if low_light:
+            self.detector = LowLightDetector(self.detector)
         self.store = store
         self.backend = backend
         self.precision = precision

@@ -179,9 +179,11 @@ class HogDetector:
         self.upsample = int(upsample)
         self.score_threshold = float(score_threshold)
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
+        """Faces, best score first; ``score_threshold`` overrides the detector's for this call."""
         _check_rgb(rgb)
-        rects, scores, _ = self._detector.run(rgb, self.upsample, self.score_threshold)
+        thr = self.score_threshold if score_threshold is None else float(score_threshold)
+        rects, scores, _ = self._detector.run(rgb, self.upsample, thr)
         dets = [
             Detection((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s))
             for r, s in zip(rects, scores, strict=True)

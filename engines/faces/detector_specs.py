@@ -26,6 +26,7 @@ class DetectorSpec(BaseModel):
     type: str
     min_face: int = Field(default=40, ge=8, le=4096, title="Smallest face side in detector pixels; smaller faces are dropped")
     score_threshold: float = Field(default=0.0, title="Detector score threshold")
+    low_light: bool = Field(default=True, title="Dark frames (mean luma < 60) are denoised, brightened and CLAHE-equalised for the detector, HOG's threshold lowered by 0.4 there (engines/faces/low_light.py)")
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments of this kind's detector class, from the spec's fields."""

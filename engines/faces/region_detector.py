@@ -13,12 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .detector import Detection, HogDetector
+from .low_light import LowLightDetector, for_detector
 from .planner import DetectionPlanner, PlannerConfig
 from .regions import detect_in_regions
 
 
 class RegionDetector:
-    def __init__(self, detector: HogDetector, cfg: PlannerConfig | None = None, threads: int = 2):
+    """``detector``: a HogDetector, or one wrapped in LowLightDetector (a dark frame is then enhanced once,
+    whole, before the planner and the crops see it, and HOG's lower dark-frame threshold applies to every crop)."""
+
+    def __init__(self, detector: HogDetector | LowLightDetector, cfg: PlannerConfig | None = None, threads: int = 2):
+        self.low_light = detector if isinstance(detector, LowLightDetector) else None
+        detector = detector.inner if isinstance(detector, LowLightDetector) else detector
         self.detector = detector
         self._local = threading.local()
         # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
@@ -34,19 +40,25 @@ class RegionDetector:
         planner = self._planners.get(stream)
         if planner is None:
             planner = self._planners[stream] = DetectionPlanner(self.cfg)
+        thr = None
+        if self.low_light is not None:
+            frame, dark = for_detector(frame, self.low_light.dark_luma)
+            if dark:
+                self.low_light.dark_frames += 1
+                thr = self.low_light.dark_threshold()
         plan = planner.plan(frame)
-        found = detect_in_regions(self._detect, frame, plan.regions, self._pool, plan.scales)
+        found = detect_in_regions(lambda crop: self._detect(crop, thr), frame, plan.regions, self._pool, plan.scales)
         planner.update(found)
         self.frames += 1
         for k, v in plan.pixels.items():
             self.pixels[k] = self.pixels.get(k, 0) + v
         return found
 
-    def _detect(self, crop: np.ndarray) -> list[Detection]:
+    def _detect(self, crop: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
         det = getattr(self._local, "detector", None)
         if det is None:
             det = self._local.detector = HogDetector(self.detector.upsample, self.detector.score_threshold)
-        return det.detect(crop)
+        return det.detect(crop, score_threshold)
 
     def end_stream(self, stream: str) -> None:
         self._planners.pop(stream, None)

@@ -126,3 +126,27 @@ def calibrate_threshold(impostor_scores: np.ndarray, target_far: float = 0.01) -
     idx = int(np.ceil((1.0 - target_far) * len(s))) - 1
     idx = min(max(idx, 0), len(s) - 1)
     return float(np.nextafter(s[idx], np.inf))
+
+
+# Faces smaller than this (box side, pixels of the image the face was found in) are reported, never named:
+# it is HOG's window at upsample 2 (80 / 4), and no smaller face was calibrated (faces shrunk to 24 px come
+# out of the detector with 20-30 px boxes).
+MIN_NAMED_FACE_PX = 20.0
+# (box side px, cosine added to the threshold): how far impostor scores rise as a face shrinks, chosen on
+# the calibration split of bench/bench_small_faces.py (LFW people 0,2,4,6,8 + ORL s1-s20: the 0.99-quantile
+# of impostor scores at that size minus the one at full size); linear in between, 0 from the last entry up.
+# Measured: they do not rise (shifts <= 0.0011): a shrunk face's genuine score falls instead, so small faces
+# end up unknown more often (the evidence is not there) rather than wrongly named.
+SMALL_FACE_SHIFTS = ((20.0, 0.0), (24.0, 0.0), (32.0, 0.0011), (48.0, 0.0001), (64.0, 0.0))
+
+
+def size_aware_threshold(size_px: float, threshold: float = DEFAULT_THRESHOLD) -> float:
+    """The cosine a face of ``size_px`` (its box's shorter side) must reach to be named; inf below 24 px.
+
+    A small face enlarged into the 150 px chip carries less detail, so strangers' scores rise: the threshold
+    rises by as much, keeping the false-accept rate of full-size faces (bench/results/small_faces.md).
+    """
+    if not size_px >= MIN_NAMED_FACE_PX:
+        return float("inf")
+    sizes = [s for s, _ in SMALL_FACE_SHIFTS]
+    return threshold + float(np.interp(size_px, sizes, [d for _, d in SMALL_FACE_SHIFTS]))

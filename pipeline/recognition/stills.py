@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .gallery import GallerySnapshot
-from .matcher import DEFAULT_THRESHOLD, Matcher
-
-# Faces this small are still reported but never named: dlib's embedder has too little detail to tell
-# people apart (docs/recognition.md).
-MIN_NAMED_FACE_PX = 20
+from .matcher import DEFAULT_THRESHOLD, Matcher, size_aware_threshold
 
 
 @dataclass(frozen=True)
@@ -40,6 +36,12 @@ def tolerance_to_threshold(tolerance: float) -> float:
     For unit vectors distance d and cosine c satisfy d^2 = 2 - 2c, so c = 1 - d^2 / 2.
     """
     return 1.0 - tolerance * tolerance / 2.0
+
+
+def named_at_size(similarity: float, size_px: float, threshold: float = DEFAULT_THRESHOLD) -> bool:
+    """Whether a face whose box's shorter side is ``size_px`` (pixels of the image it was found in) is named
+    at ``similarity``: the size-aware threshold (``matcher.size_aware_threshold``; never below 20 px)."""
+    return bool(similarity >= size_aware_threshold(size_px, threshold))
 
 
 class StillIdentifier:
@@ -67,8 +69,8 @@ class StillIdentifier:
         out = []
         for k, (face, res) in enumerate(zip(faces, results, strict=True)):
             box = tuple(round(float(v) * inv, 1) for v in face.box)
-            side = min(box[2] - box[0], box[3] - box[1])
-            name = res.name if side >= MIN_NAMED_FACE_PX else None
+            name = res.name if named_at_size(res.score, min(face.box[2] - face.box[0], face.box[3] - face.box[1]),
+                                             self.matcher.threshold) else None
             candidates = []
             if scores is not None:
                 order = np.argsort(-scores[k])[: self.top_k]

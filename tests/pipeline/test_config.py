@@ -172,20 +172,20 @@ def test_engine_options_go_only_to_a_backend_that_takes_them(tmp_path):
 )
 def test_detector_union_and_its_old_forms(tmp_path, inference, expect):
     cfg = _load_text(tmp_path, yaml.safe_dump({"inference": inference}))
-    assert cfg.inference.detector.model_dump() == expect
+    assert cfg.inference.detector.model_dump() == {**expect, "low_light": True}  # dark frames enhanced by default
 
 
 def test_env_and_set_layers_merge_into_the_detector(tmp_path):
     env = {"FACESTREAM__INFERENCE__DETECTOR__MIN_FACE": "60", "FACESTREAM__INFERENCE__DETECTOR": "cnn"}
     assert load_config(None, environ=env).inference.detector.model_dump() == {
-        "type": "cnn", "min_face": 60, "score_threshold": 0.0}
+        "type": "cnn", "min_face": 60, "score_threshold": 0.0, "low_light": True}
     p = tmp_path / "c.yaml"
     p.write_text("inference: {detector: {type: hog, upsample: 2}}\n")
     cfg = load_config(p, environ={}, overrides={"inference": {"detector": "cnn"}})  # another type: replaced
     assert cfg.inference.detector.type == "cnn"
     cfg = load_config(p, environ={"FACESTREAM__INFERENCE__DETECTOR__SCORE_THRESHOLD": "0.3"})
     assert cfg.inference.detector.model_dump() == {"type": "hog", "upsample": 2, "min_face": 32, "score_threshold": 0.3,
-                                                   "regions": True, "threads": 2}
+                                                   "regions": True, "threads": 2, "low_light": True}
 
 
 def test_inference_view_is_derived_from_the_other_sections(tmp_path):
