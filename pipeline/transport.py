@@ -37,6 +37,45 @@ def check_endpoint(endpoint: str, cfg: PipelineConfig, what: str) -> None:
         raise FacestreamError(f"{what}: {exc}") from None
 
 
+def check_publisher(cfg: PipelineConfig) -> None:
+    """The hop rule for the sink's results PUB: a tcp:// bind off this host is CURVE (subscribers are CURVE
+    clients whose keys are in ``sink.pub_allowed_clients``) or explicitly allowed (``allow_plain_tcp``)."""
+    endpoint, clients = cfg.sink.pub, cfg.sink.pub_allowed_clients
+    if cfg.transport.curve.enabled and not clients and not security.is_loopback_endpoint(endpoint):
+        raise FacestreamError(f"sink.pub {endpoint}: transport.curve is on, so the results PUB is CURVE too: "
+                              "list the subscribers' public keys in sink.pub_allowed_clients")
+    if not endpoint.startswith(("ipc://", "tcp://")):
+        raise FacestreamError(f"sink.pub: endpoint must start with ipc:// or tcp://, got {endpoint!r}")
+    if endpoint.startswith("tcp://"):
+        try:
+            require_secure_endpoint(endpoint, bool(clients), cfg.transport.allow_plain_tcp)
+        except FacestreamError as exc:
+            raise FacestreamError(f"sink.pub: {exc} (or list subscriber keys in sink.pub_allowed_clients)") from None
+
+
+def open_publisher(ctx: zmq.Context, cfg: PipelineConfig) -> zmq.Socket:
+    """The sink's results PUB (bound), after :func:`check_publisher`; CURVE when subscribers are listed."""
+    check_publisher(cfg)
+    endpoint, clients = cfg.sink.pub, cfg.sink.pub_allowed_clients
+    _prepare_ipc(endpoint)
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.SNDHWM, 1000)
+    sock.setsockopt(zmq.LINGER, 0)
+    if clients:
+        curve = cfg.transport.curve
+        if not curve.key_dir:
+            raise FacestreamError("sink.pub_allowed_clients needs transport.curve.key_dir (see `facestream keys gen`)")
+        key = Path(curve.key_dir).expanduser() / f"{curve.key_name}{security.SECRET_SUFFIX}"
+        security.configure_curve_server(sock, security.load_secret_key(key), security.load_allowed_keys(clients),
+                                        name="sink_pub")
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise FacestreamError(f"sink cannot bind sink.pub {endpoint}: {exc}") from None
+    return sock
+
+
 def _prepare_ipc(endpoint: str) -> None:
     if endpoint.startswith("ipc://"):
         Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)

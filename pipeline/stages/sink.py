@@ -23,6 +23,7 @@ from facestream.fsutil import atomic_write
 from .. import metrics as m
 from ..config import PipelineConfig
 from ..records import EventRecord
+from ..transport import open_publisher
 from ..wire import MSG_RESULT, Item
 from .annotate import VideoWriters
 from .base import Stage
@@ -118,10 +119,7 @@ class SinkStage(Stage):
     def setup(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.cfg.sink.pub:
-            self.pub = zmq.Context.instance().socket(zmq.PUB)
-            self.pub.setsockopt(zmq.SNDHWM, 1000)
-            self.pub.setsockopt(zmq.LINGER, 0)
-            self.pub.bind(self.cfg.sink.pub)
+            self.pub = open_publisher(zmq.Context.instance(), self.cfg)
 
     def account(self, it: Item) -> StreamBooks:
         b = self.books[it.stream]
