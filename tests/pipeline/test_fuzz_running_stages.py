@@ -9,31 +9,22 @@ whole test takes well under a minute (most of it the pipeline's start).
 from __future__ import annotations
 
 import math
-import time
 
-import cv2
 import msgpack
 import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facestream.pipeline.records import ItemMeta
 from facestream.pipeline.wire import (
-    MSG_BATCH,
-    MSG_FRAME,
-    MSG_RESULT,
-    Item,
-    Message,
     WireError,
     decode,
-    encode,
-    raw_payload,
 )
 
 from .helpers import (
-    astronaut_bgr,
+    UPSTREAM,
     cli,
+    good_message,
     make_config,
     metric_sum,
     metrics_url,
@@ -50,8 +41,6 @@ from .helpers import (
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 40  # per stage
-UPSTREAM = {"preprocess": ("capture", MSG_FRAME), "inference": ("preprocess", MSG_BATCH),
-            "sink": ("inference", MSG_RESULT)}
 NASTY_TEXT = ["../../etc/passwd", "/tmp/x", "a\x00b", "C:\\x", "x" * 5000, "e-1\n", "", "..", "🙂" * 50, "%s%n"]
 
 scalar = st.one_of(
@@ -101,23 +90,6 @@ def _alive(run_dir, pids: dict[str, int]) -> None:
         assert stage_pid(run_dir, s) == pid and pid_alive(pid), f"stage {s} died (pid {pid} gone)"
 
 
-def _good(stage: str, seq: int) -> list:
-    """A good message for ``stage``: a frame for preprocess, a scaled batch for inference, a result for the sink."""
-    sender, mtype = UPSTREAM[stage]
-    now = time.time_ns()
-    if stage == "preprocess":
-        it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless"), data=cv2.resize(astronaut_bgr(),
-                                                                                                    (320, 240)))
-    elif stage == "inference":
-        rgb = cv2.cvtColor(cv2.resize(astronaut_bgr(), (128, 128)), cv2.COLOR_BGR2RGB)
-        it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless", None, 0.25, (512, 512)), data=rgb)
-    else:
-        it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless", None, 1.0, faces=[]))
-    if it.data is not None:
-        it.payload = raw_payload(it.data)
-    return encode(Message(mtype, [it], sender, now))
-
-
 def _send_junk(sock: zmq.Socket, sender: str, mtype: str) -> int:
     """Send EXAMPLES junk messages (the same ones on every run); returns how many the protocol rejects."""
     rejected = []
@@ -160,7 +132,7 @@ def test_junk_meta_into_every_running_stage_is_counted_and_the_stage_lives_on(tm
             wait_for(lambda stage=stage, b=before, e=expected: _alive(run_dir, pids) or _rejected(urls[stage]) - b >= e, 20,
                      f"{stage} to count {expected} rejections")
             seq = 1_000_000 + n
-            sock.send_multipart(_good(stage, seq))
+            sock.send_multipart(good_message(stage, seq))
             wait_for(lambda seq=seq: any(r["seq"] == seq for r in read_results(out)), 30,
                      f"a good message sent to {stage} after the junk to come out of the sink")
             sock.close()
