@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class SafeWriter:
 
     def write(self, line: str) -> bool:
         try:
+            if self.f is not None and self.replaced():
+                self.close()  # retention or `gallery forget` rewrote the file: append to the new one
             if self.f is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
@@ -89,6 +92,12 @@ class SafeWriter:
                 self.failed_reason = reason
             self.close()
             return False
+
+    def replaced(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self.f.fileno()).st_ino
+        except OSError:
+            return True
 
     def close(self) -> None:
         if self.f is not None:
