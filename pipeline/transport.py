@@ -8,6 +8,7 @@ towards a peer that is not connected (a restarted peer gets fresh frames, not a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -118,8 +119,10 @@ def open_receiver(ctx: zmq.Context, cfg: PipelineConfig, stage: str) -> zmq.Sock
     return sock
 
 
-def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.Socket:
-    """The PUSH socket a stage sends to ``downstream`` with (connected)."""
+def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str,
+                before_connect: Callable[[zmq.Socket], None] | None = None) -> zmq.Socket:
+    """The PUSH socket a stage sends to ``downstream`` with (connected). ``before_connect`` runs on the socket
+    just before it connects: a socket monitor attached later can miss the connection event."""
     endpoint = cfg.connect_endpoint(downstream)
     check_endpoint(endpoint, cfg, f"transport.{downstream}.connect")
     _prepare_ipc(endpoint)
@@ -130,5 +133,7 @@ def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.S
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     _apply_curve(sock, cfg, downstream, server=False)
+    if before_connect is not None:
+        before_connect(sock)
     sock.connect(endpoint)
     return sock
