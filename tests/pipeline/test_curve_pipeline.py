@@ -33,12 +33,24 @@ def _intruder(ctx: zmq.Context, endpoint: str, server_key: bytes | None) -> zmq.
     """A PUSH that queues a message at once (no IMMEDIATE): the handshake decides whether it is ever delivered."""
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDTIMEO, 2000)
     if server_key is not None:
         rogue_pub, rogue_sec = zmq.curve_keypair()
         sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = rogue_sec, rogue_pub, server_key
     sock.connect(endpoint)
     return sock
+
+
+def _queue(sock: zmq.Socket, parts: list, timeout_s: float = 10.0) -> bool:
+    """Queue ``parts`` on the intruder's socket. Without IMMEDIATE its pipe exists from connect() until the
+    refused handshake drops it, so a send right after connect() is queued whatever POLLOUT says."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            sock.send_multipart(parts, zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            time.sleep(0.005)
+    return False
 
 
 def test_curve_pipeline_runs_and_refuses_unknown_keys_on_every_hop(tmp_path):
@@ -58,9 +70,10 @@ def test_curve_pipeline_runs_and_refuses_unknown_keys_on_every_hop(tmp_path):
         socks = []
         for n, stage in enumerate(UPSTREAM):
             for k, key in enumerate((server_key, None)):  # an unknown CURVE key; plain text
-                sock = _intruder(ctx, hops[stage]["bind"], key)
                 seq = 2_000_000 + 10 * n + k
-                sock.send_multipart(good_message(stage, seq))  # queued: it must never be delivered
+                parts = good_message(stage, seq)  # ready before connecting: queued before any handshake
+                sock = _intruder(ctx, hops[stage]["bind"], key)
+                assert _queue(sock, parts), f"the intruder on {stage} could not queue its frame"
                 intruder_seqs[seq] = stage
                 socks.append(sock)
         for stage, url in urls.items():
