@@ -8,6 +8,7 @@ towards a peer that is not connected (a restarted peer gets fresh frames, not a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -35,6 +36,45 @@ def check_endpoint(endpoint: str, cfg: PipelineConfig, what: str) -> None:
         require_secure_endpoint(endpoint, cfg.transport.curve.enabled, cfg.transport.allow_plain_tcp)
     except FacestreamError as exc:
         raise FacestreamError(f"{what}: {exc}") from None
+
+
+def check_publisher(cfg: PipelineConfig) -> None:
+    """The hop rule for the sink's results PUB: a tcp:// bind off this host is CURVE (subscribers are CURVE
+    clients whose keys are in ``sink.pub_allowed_clients``) or explicitly allowed (``allow_plain_tcp``)."""
+    endpoint, clients = cfg.sink.pub, cfg.sink.pub_allowed_clients
+    if cfg.transport.curve.enabled and not clients and not security.is_loopback_endpoint(endpoint):
+        raise FacestreamError(f"sink.pub {endpoint}: transport.curve is on, so the results PUB is CURVE too: "
+                              "list the subscribers' public keys in sink.pub_allowed_clients")
+    if not endpoint.startswith(("ipc://", "tcp://")):
+        raise FacestreamError(f"sink.pub: endpoint must start with ipc:// or tcp://, got {endpoint!r}")
+    if endpoint.startswith("tcp://"):
+        try:
+            require_secure_endpoint(endpoint, bool(clients), cfg.transport.allow_plain_tcp)
+        except FacestreamError as exc:
+            raise FacestreamError(f"sink.pub: {exc} (or list subscriber keys in sink.pub_allowed_clients)") from None
+
+
+def open_publisher(ctx: zmq.Context, cfg: PipelineConfig) -> zmq.Socket:
+    """The sink's results PUB (bound), after :func:`check_publisher`; CURVE when subscribers are listed."""
+    check_publisher(cfg)
+    endpoint, clients = cfg.sink.pub, cfg.sink.pub_allowed_clients
+    _prepare_ipc(endpoint)
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.SNDHWM, 1000)
+    sock.setsockopt(zmq.LINGER, 0)
+    if clients:
+        curve = cfg.transport.curve
+        if not curve.key_dir:
+            raise FacestreamError("sink.pub_allowed_clients needs transport.curve.key_dir (see `facestream keys gen`)")
+        key = Path(curve.key_dir).expanduser() / f"{curve.key_name}{security.SECRET_SUFFIX}"
+        security.configure_curve_server(sock, security.load_secret_key(key), security.load_allowed_keys(clients),
+                                        name="sink_pub")
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise FacestreamError(f"sink cannot bind sink.pub {endpoint}: {exc}") from None
+    return sock
 
 
 def _prepare_ipc(endpoint: str) -> None:
@@ -79,8 +119,10 @@ def open_receiver(ctx: zmq.Context, cfg: PipelineConfig, stage: str) -> zmq.Sock
     return sock
 
 
-def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.Socket:
-    """The PUSH socket a stage sends to ``downstream`` with (connected)."""
+def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str,
+                before_connect: Callable[[zmq.Socket], None] | None = None) -> zmq.Socket:
+    """The PUSH socket a stage sends to ``downstream`` with (connected). ``before_connect`` runs on the socket
+    just before it connects: a socket monitor attached later can miss the connection event."""
     endpoint = cfg.connect_endpoint(downstream)
     check_endpoint(endpoint, cfg, f"transport.{downstream}.connect")
     _prepare_ipc(endpoint)
@@ -91,5 +133,7 @@ def open_sender(ctx: zmq.Context, cfg: PipelineConfig, downstream: str) -> zmq.S
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     _apply_curve(sock, cfg, downstream, server=False)
+    if before_connect is not None:
+        before_connect(sock)
     sock.connect(endpoint)
     return sock

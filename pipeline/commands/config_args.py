@@ -16,6 +16,7 @@ CONFIG_DEFAULTS = {
     "gallery": "inference.gallery",
     "store": "inference.models_dir",
     "engine_dir": "engines.engine_dir",
+    "out_dir": "sink.out_dir",
 }
 
 

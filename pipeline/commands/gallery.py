@@ -76,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "forget", parents=[common], help="erase a person: embeddings, sightings and crop files"
     )
     p.add_argument("name")
+    p.add_argument("--out-dir", dest="out_dir", type=Path, default=None,
+                   help="outputs to redact the name from (results.jsonl, events/); default: sink.out_dir of --config")
     p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("unknowns", parents=[common], help="list anonymous ids of unknown faces")
@@ -180,6 +182,14 @@ def cmd_forget(args: argparse.Namespace) -> int:
     with _open(args) as g:
         deleted = g.forget(args.name)
     print(f"forgot {args.name}: embeddings, sightings and {len(deleted)} crop file(s) deleted")
+    out_dir = getattr(args, "out_dir", None)
+    if out_dir is not None and Path(out_dir).is_dir():
+        from facestream.pipeline.output_files import forget_name_in_outputs
+
+        files, lines = forget_name_in_outputs(Path(out_dir), args.name)
+        print(f"redacted {args.name} from {lines} line(s) in {files} file(s) under {out_dir}")
+    else:
+        print(f"no output folder at {out_dir}: nothing redacted (pass --out-dir or --config)")
     return 0
 
 

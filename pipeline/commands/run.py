@@ -124,8 +124,14 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from ..sources.uri import mask_uri
+
     cfg = _load(args)
-    print(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False), end="")
+    data = json.loads(cfg.model_dump_json())
+    if not getattr(args, "show_secrets", False):  # camera passwords and tokens stay off screens and pastes
+        for source in data.get("sources") or []:
+            source["uri"] = mask_uri(str(source.get("uri", "")))
+    print(yaml.safe_dump(data, sort_keys=False), end="")
     return 0
 
 
@@ -148,4 +154,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config_file", nargs="?", metavar="CONFIG", help="YAML config file (default: the embedded demo)")
     p.add_argument("--config", metavar="FILE", help="the same as CONFIG")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--show-secrets", action="store_true", help="print source URIs with their credentials")
     p.set_defaults(func=cmd_config)

@@ -36,6 +36,7 @@ class InferenceView(Section):
     forward_frames: bool = Field(default=False, title="Send each frame on to the sink, for its video (= sink.video)")
     crop_dir: str = Field(default="", title="Folder for best-shot crops (= sink.out_dir/crops when sink.crops; else empty: none)")
     crops_for_unknown: bool = Field(default=True, title="Also keep crops of unknown faces (= not privacy.blur_unknown)")
+    retention_days: float = Field(default=0, title="Prune gallery sightings and unknown clusters older than this (= privacy.retention_days)")
 
 
 class PipelineConfig(Section):
@@ -92,6 +93,7 @@ class PipelineConfig(Section):
             forward_frames=self.sink.video,
             crop_dir=str(Path(self.sink.out_dir) / "crops") if self.sink.crops else "",
             crops_for_unknown=not self.privacy.blur_unknown,
+            retention_days=self.privacy.retention_days,
         )
 
     def run_dir(self) -> Path:

@@ -66,6 +66,12 @@ class SinkConfig(Section):
     jsonl: bool = Field(default=True, title="Write one JSON line per frame result to out_dir/results.jsonl")
     stdout: bool = Field(default=False, title="Also print each result line to stdout")
     pub: str = Field(default="", title="ZeroMQ PUB endpoint publishing each result (topic = stream id); empty = off")
+    pub_allowed_clients: list[str] = Field(
+        default_factory=list,
+        title="CURVE on sink.pub: subscriber public keys (z85, NAME.public files or folders); set = the PUB is a "
+        "CURVE server with this host's key (transport.curve.key_dir/key_name). Needed for tcp:// off this host "
+        "unless transport.allow_plain_tcp",
+    )
     video: bool = Field(default=False, title="Write an annotated MP4 per stream to out_dir")
     video_fps: float = Field(default=25.0, gt=0, le=240, title="Frame rate of the annotated MP4")
     crops: bool = Field(default=True, title="Save best-shot face crops of identified tracks to out_dir/crops")
@@ -73,7 +79,9 @@ class SinkConfig(Section):
 
 class PrivacyConfig(Section):
     blur_unknown: bool = Field(default=False, title="Blur every face not in the gallery in video and image outputs")
-    retention_days: float = Field(default=0, ge=0, title="Delete stored crops and events older than this; 0 = keep")
+    retention_days: float = Field(
+        default=0, ge=0, title="Delete what is older than this: crops, event files, videos, results.jsonl lines, "
+        "and the gallery's sightings and unknown clusters; 0 = keep")
 
 
 class MetricsConfig(Section):

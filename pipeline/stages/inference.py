@@ -29,9 +29,21 @@ class InferenceStage(Stage):
         self.forward_frames = view.forward_frames
         self.batch_timeout_s = 0.0
         self.work: FaceWork | None = None
+        self.gallery_retention = None
 
     def setup(self) -> None:
         self.work = FaceWork(self.cfg, self.log)
+        gallery = getattr(self.work, "gallery", None)
+        days = self.cfg.inference_view().retention_days
+        if gallery is not None and days > 0:
+            from ..recognition.gallery_retention import GalleryRetention
+
+            self.gallery_retention = GalleryRetention(gallery, days)
+
+    def housekeeping(self) -> None:
+        super().housekeeping()
+        if self.gallery_retention is not None:
+            self.gallery_retention.maybe_prune()  # sightings and unknown clusters of strangers
 
     def process(self, items: list[Item]) -> None:
         assert self.work is not None and self.outlet is not None

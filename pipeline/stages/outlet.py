@@ -47,8 +47,10 @@ class Outlet:
         self.books, self.stop_event, self.ending = books, stop_event, ending
 
     def open(self, ctx: zmq.Context) -> None:
-        self.socket = open_sender(ctx, self.cfg, self.downstream)
-        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        def watch(sock: zmq.Socket) -> None:  # before connecting: a downstream already there connects at once
+            self.monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+
+        self.socket = open_sender(ctx, self.cfg, self.downstream, before_connect=watch)
         self.open_encoder(self.cfg.hop_encoding(self.downstream))
         m.PEER_UP.labels(self.stage, self.downstream).set(0)
         self.heartbeat = HeartbeatSender(ctx, self.cfg, self.stage, self.downstream)

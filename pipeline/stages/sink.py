@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from facestream.fsutil import atomic_write
 from .. import metrics as m
 from ..config import PipelineConfig
 from ..records import EventRecord
+from ..transport import open_publisher
 from ..wire import MSG_RESULT, Item
 from .annotate import VideoWriters
 from .base import Stage
@@ -69,6 +71,8 @@ class SafeWriter:
 
     def write(self, line: str) -> bool:
         try:
+            if self.f is not None and self.replaced():
+                self.close()  # retention or `gallery forget` rewrote the file: append to the new one
             if self.f is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
@@ -88,6 +92,12 @@ class SafeWriter:
                 self.failed_reason = reason
             self.close()
             return False
+
+    def replaced(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self.f.fileno()).st_ino
+        except OSError:
+            return True
 
     def close(self) -> None:
         if self.f is not None:
@@ -118,10 +128,7 @@ class SinkStage(Stage):
     def setup(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.cfg.sink.pub:
-            self.pub = zmq.Context.instance().socket(zmq.PUB)
-            self.pub.setsockopt(zmq.SNDHWM, 1000)
-            self.pub.setsockopt(zmq.LINGER, 0)
-            self.pub.bind(self.cfg.sink.pub)
+            self.pub = open_publisher(zmq.Context.instance(), self.cfg)
 
     def account(self, it: Item) -> StreamBooks:
         b = self.books[it.stream]

@@ -107,7 +107,15 @@ def pipeline_and_prometheus(tmp_path):
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     prom["global"]["scrape_interval"] = "1s"
     prom["global"]["evaluation_interval"] = "1s"
-    prom["rule_files"] = [str(DEPLOY / "prometheus" / "alerts.yml")]
+    # The real alert rules with every `for:` cut to 2 s, so an alert can fire (and a healthy run can be seen not
+    # to fire) within the test; the expressions, labels and annotations are those of deploy/prometheus/alerts.yml.
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = "2s"
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(rules))
+    prom["rule_files"] = [str(tmp_path / "alerts.yml")]
     (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "facestream"]
     for static in job["static_configs"]:
         static["targets"] = [f"127.0.0.1:{ports[static['labels']['stage']]}"]
@@ -168,7 +176,18 @@ def test_real_stages_scraped_with_stage_labels_and_dashboard_queries_return_data
         env={"FACESTREAM_HEALTH_PORTS": " ".join(str(p) for p in ctx["ports"].values())})
     assert health.returncode == 0, health.stderr
 
+    time.sleep(3)  # longer than the rules' `for: 2s`: a false alarm would be firing by now
     firing = [r["metric"] for r in _query(prom_port, 'ALERTS{alertstate="firing"}')]
     assert not [a for a in firing if a["alertname"] in ("FacestreamStageDown", "FacestreamCameraDown")], firing
+
+    # A stage that stops answering fires FacestreamStageDown for that stage (the alert can fire, #13).
+    sink_pid = int((ctx["tmp"] / "run" / "sink.pid").read_text())
+    os.kill(sink_pid, signal.SIGSTOP)
+    try:
+        fired = _wait_for(prom_port, 'ALERTS{alertname="FacestreamStageDown", alertstate="firing"}', 60, procs)
+    finally:
+        os.kill(sink_pid, signal.SIGCONT)
+    assert {r["metric"]["stage"] for r in fired} == {"sink"}, fired
+    assert fired[0]["metric"]["severity"] == "critical"
 
     assert _stop(ctx["run"], 20) == 0, (ctx["tmp"] / "run.log").read_text()[-3000:]

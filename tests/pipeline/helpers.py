@@ -164,3 +164,26 @@ def tcp_hops() -> dict[str, dict[str, str]]:
             s.bind(("127.0.0.1", 0))
             hops[stage] = {"bind": f"tcp://127.0.0.1:{s.getsockname()[1]}"}
     return hops
+
+
+UPSTREAM = {"preprocess": ("capture", "frame"), "inference": ("preprocess", "batch"), "sink": ("inference", "result")}
+
+
+def good_message(stage: str, seq: int) -> list:
+    """A good message for ``stage``: a frame for preprocess, a scaled batch for inference, a result for the sink."""
+    from facestream.pipeline.records import ItemMeta
+    from facestream.pipeline.wire import Item, Message, encode, raw_payload
+
+    sender, mtype = UPSTREAM[stage]
+    now = time.time_ns()
+    if stage == "preprocess":
+        it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless"), data=cv2.resize(astronaut_bgr(),
+                                                                                                    (320, 240)))
+    elif stage == "inference":
+        rgb = cv2.cvtColor(cv2.resize(astronaut_bgr(), (128, 128)), cv2.COLOR_BGR2RGB)
+        it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless", None, 0.25, (512, 512)), data=rgb)
+    else:
+        it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless", None, 1.0, faces=[]))
+    if it.data is not None:
+        it.payload = raw_payload(it.data)
+    return encode(Message(mtype, [it], sender, now))
