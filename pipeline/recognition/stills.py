@@ -2,11 +2,14 @@
 
 A photo is not a video frame: faces in consecutive photos are different people, and there is no later frame
 to wait for. So each face is decided at once, from its own embedding, with the same gallery, threshold and
-negative feedback as the stream recognizer (``Matcher``). Used by ``facestream identify``.
+negative feedback as the stream recognizer (``Matcher``). :func:`decide_faces` is the one home of that
+decision; ``facestream identify`` (:class:`StillIdentifier`) and the inference stage's stills path
+(``pipeline/stages/still_work.py``, a ``stills`` source such as an image folder) both call it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +29,15 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class StillDecision:
+    """Who one face of one image is: a gallery name or None (unknown), with the evidence."""
+
+    name: str | None
+    similarity: float | None  # best candidate's cosine similarity (None: empty gallery)
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class StillFace:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the file's pixels
     name: str | None  # None: unknown
@@ -40,6 +52,31 @@ def tolerance_to_threshold(tolerance: float) -> float:
     For unit vectors distance d and cosine c satisfy d^2 = 2 - 2c, so c = 1 - d^2 / 2.
     """
     return 1.0 - tolerance * tolerance / 2.0
+
+
+def face_side(box: Sequence[float]) -> float:
+    """The shorter side of an (x1, y1, x2, y2) box."""
+    return float(min(box[2] - box[0], box[3] - box[1]))
+
+
+def decide_faces(matcher: Matcher, embeddings: np.ndarray, sides: Sequence[float], top_k: int = 3,
+                 refs: list[str | None] | None = None) -> list[StillDecision]:
+    """One decision per face of one image: ``embeddings`` (N, 128), ``sides`` the faces' shorter box side in
+    source pixels (faces under :data:`MIN_NAMED_FACE_PX` are never named), ``refs`` ids for negative feedback."""
+    if not len(embeddings):
+        return []
+    results = matcher.match_many(embeddings, refs)
+    scores = matcher.person_scores(embeddings) if matcher.size else None
+    out = []
+    for k, (res, side) in enumerate(zip(results, sides, strict=True)):
+        candidates = []
+        if scores is not None:
+            order = np.argsort(-scores[k])[:top_k]
+            candidates = [Candidate(matcher.snapshot.names[i], round(float(scores[k, i]), 4))
+                          for i in order if np.isfinite(scores[k, i])]
+        sim = round(float(res.score), 4) if np.isfinite(res.score) else None
+        out.append(StillDecision(res.name if side >= MIN_NAMED_FACE_PX else None, sim, candidates))
+    return out
 
 
 class StillIdentifier:
@@ -60,20 +97,9 @@ class StillIdentifier:
         faces = analyzer.analyze(rgb)
         if not faces:
             return []
-        embeddings = np.stack([f.embedding for f in faces])
-        results = self.matcher.match_many(embeddings)
-        scores = self.matcher.person_scores(embeddings) if self.matcher.size else None
         inv = 1.0 / scale if scale > 0 else 1.0
-        out = []
-        for k, (face, res) in enumerate(zip(faces, results, strict=True)):
-            box = tuple(round(float(v) * inv, 1) for v in face.box)
-            side = min(box[2] - box[0], box[3] - box[1])
-            name = res.name if side >= MIN_NAMED_FACE_PX else None
-            candidates = []
-            if scores is not None:
-                order = np.argsort(-scores[k])[: self.top_k]
-                candidates = [Candidate(self.matcher.snapshot.names[i], round(float(scores[k, i]), 4))
-                              for i in order if np.isfinite(scores[k, i])]
-            sim = round(float(res.score), 4) if np.isfinite(res.score) else None
-            out.append(StillFace(box, name, sim, round(float(face.quality.score), 3), candidates))
-        return out
+        boxes = [tuple(round(float(v) * inv, 1) for v in face.box) for face in faces]
+        decisions = decide_faces(self.matcher, np.stack([f.embedding for f in faces]),
+                                 [face_side(b) for b in boxes], self.top_k)
+        return [StillFace(box, d.name, d.similarity, round(float(face.quality.score), 3), d.candidates)
+                for box, face, d in zip(boxes, faces, decisions, strict=True)]
