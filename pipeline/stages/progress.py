@@ -62,7 +62,7 @@ class ProgressReporter:
     def line(self, stream: str, now: float | None = None, ended: bool = False) -> str:
         p = self.streams[stream]
         now = self.clock() if now is None else now
-        fps = p.frames / max(now - p.started, 1e-6) if p.frames > 1 else 0.0
+        fps = (p.frames - 1) / (now - p.started) if p.frames > 1 and now > p.started else 0.0
         if p.expected and not p.live:
             done = f"{p.frames}/{p.expected} frames ({100 * p.frames // max(p.expected, 1)}%)"
         else:
