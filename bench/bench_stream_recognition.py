@@ -25,13 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from facestream.pipeline.recognition.batch import recognise_frames  # noqa: E402
 from facestream.pipeline.recognition.events import EventKind  # noqa: E402
 from facestream.pipeline.recognition.gallery import Gallery  # noqa: E402
-from facestream.pipeline.recognition.stream_recognizer import (  # noqa: E402
-    RecognizerConfig,
-    StreamRecognizer,
-    recognise_frames,
-)
+from facestream.pipeline.recognition.stream_recognizer import RecognizerConfig, StreamRecognizer  # noqa: E402
 
 VIDEO = ROOT.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
 RESULTS = ROOT / "bench" / "results"

@@ -39,7 +39,7 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("run", RUN, "run every stage on this host (no CONFIG: the embedded demo)"),
+    Command("run", RUN, "run every stage on this host on files, folders, cameras or a CONFIG (none: the demo)"),
     Command("stage", RUN, "run one stage (stages on different hosts)"),
     Command("config", RUN, "print the effective config (defaults, file, env overrides)"),
     Command("gallery", "facestream.pipeline.commands.gallery", "manage known people, negative feedback and unknown faces"),

@@ -43,6 +43,7 @@ MAX_LANDMARKS = 68
 MAX_NAME = 256
 MAX_ERROR = 500
 MAX_PATH = 4096
+MAX_FILE_NAME = 255
 MIN_SCALE, MAX_SCALE = 1e-5, 16.0
 MAX_SCORE = 1e3
 EVENT_KINDS = frozenset(k.value for k in EventKind)
@@ -100,6 +101,10 @@ class FaceRecord:
     def with_track(self, track: int, embedded: bool, identity: str | None, similarity: float | None) -> FaceRecord:
         return replace(self, track=track, embedded=embedded, identity=identity,
                        similarity=finite_or_none(similarity) if identity is not None else None)
+
+    def with_still_identity(self, identity: str, similarity: float | None) -> FaceRecord:
+        """A face of a still image, embedded and decided on its own (no track)."""
+        return replace(self, embedded=True, identity=identity, similarity=finite_or_none(similarity))
 
     def with_label(self, identity: str, confidence: float) -> FaceRecord:
         return replace(self, identity=identity, confidence=round(float(confidence), 4))
@@ -239,6 +244,9 @@ class ItemMeta:
     events: list[EventRecord] = field(default_factory=list)  # inference: track events (results and eos)
     frames_total: int | None = None  # eos: frames the stream had
     error: str | None = None  # eos: why the source ended, if it failed
+    stills: bool | None = None  # capture: the item is a still image, identified on its own (no tracking)
+    file: str | None = None  # capture: the still's file name inside its folder
+    frames_expected: int | None = None  # capture: frames the source says it has (a file's length; progress)
 
     @property
     def lossless(self) -> bool:
@@ -246,7 +254,7 @@ class ItemMeta:
 
     def to_meta(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        for key in ("policy", "epoch", "scale"):
+        for key in ("policy", "epoch", "stills", "file", "frames_expected", "scale"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         if self.src_shape is not None:
@@ -280,9 +288,15 @@ class ItemMeta:
                      for i, f in enumerate(check_list(faces, what + ".faces", BAD_FACE, MAX_FACES))]
         events = [EventRecord.from_meta(e, f"{what}.events[{i}]")
                   for i, e in enumerate(check_list(d.get("events", []), what + ".events", BAD_EVENT, MAX_EVENTS))]
+        stills = d.get("stills")
+        if stills is not None and not isinstance(stills, bool):
+            raise WireError(BAD_META, f"{what}.stills is not a boolean")
         return cls(
             policy=policy,
             epoch=optional(check_int, d.get("epoch"), what + ".epoch", BAD_META, 0, INT64_MAX),
+            stills=stills,
+            file=optional(check_text, d.get("file"), what + ".file", BAD_META, MAX_FILE_NAME),
+            frames_expected=optional(check_int, d.get("frames_expected"), what + ".frames_expected", BAD_META),
             scale=optional(check_float, d.get("scale"), what + ".scale", BAD_META, MIN_SCALE, MAX_SCALE),
             src_shape=src_shape,  # type: ignore[arg-type]
             faces=faces,

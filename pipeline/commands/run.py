@@ -1,4 +1,9 @@
-"""``facestream run [CONFIG]`` (all stages under the supervisor) and ``facestream stage NAME`` (one stage)."""
+"""``facestream run [SOURCE ...]`` (all stages under the supervisor) and ``facestream stage NAME`` (one stage).
+
+``run`` takes sources (run_sources.py) and/or a ``.yaml`` config as positional arguments; with neither it runs
+the embedded demo. The terminal gets progress lines (from the sink) and the summary, on stderr; results go to
+files, and to stdout as JSON lines only with ``--stdout json``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import yaml
 from facestream.errors import FacestreamError
 
 from ..config import STAGES, PipelineConfig, load_config
+from .run_sources import source_entries, split_inputs
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -30,9 +36,16 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _positional(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """The positional config file and sources: ``run``'s SOURCE list, or ``config``'s CONFIG."""
+    if hasattr(args, "inputs"):
+        return split_inputs(args.inputs or [])
+    return getattr(args, "config_file", None), []
+
+
 def _config_path(args: argparse.Namespace) -> str | None:
-    """``--config FILE`` or the positional CONFIG of run/config (one of them)."""
-    flag, positional = getattr(args, "config", None), getattr(args, "config_file", None)
+    """``--config FILE`` or the positional config file (one of them)."""
+    flag, positional = getattr(args, "config", None), _positional(args)[0]
     if flag and positional and flag != positional:
         raise FacestreamError(f"two config files given ({positional} and --config {flag}); pass one")
     return flag or positional
@@ -43,8 +56,13 @@ def _load(args: argparse.Namespace) -> PipelineConfig:
     overrides = _parse_sets(args.set or [])
     if getattr(args, "out", None):
         overrides.setdefault("sink", {})["out_dir"] = args.out
-    if not path:
-        overrides.setdefault("sink", {}).setdefault("stdout", True)
+    if getattr(args, "stdout", None) == "json":
+        overrides.setdefault("sink", {})["stdout"] = True
+    sources = _positional(args)[1]
+    if sources:
+        if "sources" in overrides:
+            raise FacestreamError("sources given both as arguments and with --set sources=...; pass one")
+        overrides["sources"] = source_entries(sources)  # replace the config's sources
     return load_config(path, overrides=overrides)
 
 
@@ -93,13 +111,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass
     named = _identities(out / "events", started_ns)
     if named:
-        log.info("facestream: identified: %s", ", ".join(f"{k} ({v} track{'s' if v > 1 else ''})"
+        log.info("facestream: identified: %s", ", ".join(f"{k} ({v} identification{'s' if v > 1 else ''})"
                                                         for k, v in sorted(named.items())))
     return code
 
 
 def _identities(events_dir: Path, since_ns: int) -> dict[str, int]:
-    """Identity -> number of tracks identified since ``since_ns`` (this run), from the event files."""
+    """Identity -> number of ``identified`` events since ``since_ns`` (this run: one per track in video, one
+    per face in a still), from the event files."""
     counts: dict[str, int] = {}
     for path in sorted(events_dir.glob("*.jsonl")) if events_dir.is_dir() else []:
         try:
@@ -136,9 +155,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run every stage on this host (no CONFIG: the embedded demo)")
-    p.add_argument("config_file", nargs="?", metavar="CONFIG", help="YAML config file (default: the embedded demo)")
-    p.add_argument("--config", metavar="FILE", help="the same as CONFIG")
+    p = sub.add_parser("run", help="run every stage on this host (no SOURCE or CONFIG: the embedded demo)")
+    p.add_argument("inputs", nargs="*", metavar="SOURCE",
+                   help="video file, image folder, rtsp://..., http(s)://..., webcam:N or demo, each its own stream "
+                        "(replacing the config's sources); an argument ending in .yaml/.yml is the config file")
+    p.add_argument("--config", metavar="FILE", help="YAML config file (the same as a .yaml argument)")
+    p.add_argument("--stdout", choices=["json"], default=None,
+                   help="json: also print each result as one JSON line on stdout (for pipes; nothing else goes there)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sink.video=true")
     p.add_argument("--out", help="output folder (sink.out_dir)")
     p.set_defaults(func=cmd_run)

@@ -64,7 +64,10 @@ class PreprocessConfig(Section):
 class SinkConfig(Section):
     out_dir: str = Field(default="out", title="Folder for results.jsonl, events, summary, video and crops")
     jsonl: bool = Field(default=True, title="Write one JSON line per frame result to out_dir/results.jsonl")
-    stdout: bool = Field(default=False, title="Also print each result line to stdout")
+    stdout: bool = Field(default=False, title="Also print each result line to stdout (`facestream run --stdout json`)")
+    progress_interval_s: float = Field(
+        default=2.0, ge=0, title="Seconds between a stream's progress lines on stderr (live sources: 5x); 0 = none"
+    )
     pub: str = Field(default="", title="ZeroMQ PUB endpoint publishing each result (topic = stream id); empty = off")
     pub_allowed_clients: list[str] = Field(
         default_factory=list,

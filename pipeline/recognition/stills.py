@@ -2,11 +2,14 @@
 
 A photo is not a video frame: faces in consecutive photos are different people, and there is no later frame
 to wait for. So each face is decided at once, from its own embedding, with the same gallery, threshold and
-negative feedback as the stream recognizer (``Matcher``). Used by ``facestream identify``.
+negative feedback as the stream recognizer (``Matcher``). :func:`decide_faces` is the one home of that
+decision; ``facestream identify`` (:class:`StillIdentifier`) and the inference stage's stills path
+(``pipeline/stages/still_work.py``, a ``stills`` source such as an image folder) both call it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +22,15 @@ from .matcher import DEFAULT_THRESHOLD, Matcher, size_aware_threshold
 class Candidate:
     name: str
     similarity: float
+
+
+@dataclass(frozen=True)
+class StillDecision:
+    """Who one face of one image is: a gallery name or None (unknown), with the evidence."""
+
+    name: str | None
+    similarity: float | None  # best candidate's cosine similarity (None: empty gallery)
+    candidates: list[Candidate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,33 @@ def named_at_size(similarity: float, size_px: float, threshold: float = DEFAULT_
     return bool(similarity >= size_aware_threshold(size_px, threshold))
 
 
+def face_side(box: Sequence[float]) -> float:
+    """The shorter side of an (x1, y1, x2, y2) box."""
+    return float(min(box[2] - box[0], box[3] - box[1]))
+
+
+def decide_faces(matcher: Matcher, embeddings: np.ndarray, sides: Sequence[float], top_k: int = 3,
+                 refs: list[str | None] | None = None) -> list[StillDecision]:
+    """One decision per face of one image: ``embeddings`` (N, 128), ``sides`` the faces' shorter box side in
+    pixels of the image they were found in (the size-aware threshold, :func:`named_at_size`), ``refs`` ids for
+    negative feedback."""
+    if not len(embeddings):
+        return []
+    results = matcher.match_many(embeddings, refs)
+    scores = matcher.person_scores(embeddings) if matcher.size else None
+    out = []
+    for k, (res, side) in enumerate(zip(results, sides, strict=True)):
+        candidates = []
+        if scores is not None:
+            order = np.argsort(-scores[k])[:top_k]
+            candidates = [Candidate(matcher.snapshot.names[i], round(float(scores[k, i]), 4))
+                          for i in order if np.isfinite(scores[k, i])]
+        sim = round(float(res.score), 4) if np.isfinite(res.score) else None
+        named = res.name is not None and named_at_size(res.score, side, matcher.threshold)
+        out.append(StillDecision(res.name if named else None, sim, candidates))
+    return out
+
+
 class StillIdentifier:
     """Faces of one RGB image -> :class:`StillFace` rows, named against one gallery snapshot."""
 
@@ -62,20 +101,9 @@ class StillIdentifier:
         faces = analyzer.analyze(rgb)
         if not faces:
             return []
-        embeddings = np.stack([f.embedding for f in faces])
-        results = self.matcher.match_many(embeddings)
-        scores = self.matcher.person_scores(embeddings) if self.matcher.size else None
         inv = 1.0 / scale if scale > 0 else 1.0
-        out = []
-        for k, (face, res) in enumerate(zip(faces, results, strict=True)):
-            box = tuple(round(float(v) * inv, 1) for v in face.box)
-            name = res.name if named_at_size(res.score, min(face.box[2] - face.box[0], face.box[3] - face.box[1]),
-                                             self.matcher.threshold) else None
-            candidates = []
-            if scores is not None:
-                order = np.argsort(-scores[k])[: self.top_k]
-                candidates = [Candidate(self.matcher.snapshot.names[i], round(float(scores[k, i]), 4))
-                              for i in order if np.isfinite(scores[k, i])]
-            sim = round(float(res.score), 4) if np.isfinite(res.score) else None
-            out.append(StillFace(box, name, sim, round(float(face.quality.score), 3), candidates))
-        return out
+        boxes = [tuple(round(float(v) * inv, 1) for v in face.box) for face in faces]
+        decisions = decide_faces(self.matcher, np.stack([f.embedding for f in faces]),
+                                 [face_side(f.box) for f in faces], self.top_k)
+        return [StillFace(box, d.name, d.similarity, round(float(face.quality.score), 3), d.candidates)
+                for box, face, d in zip(boxes, faces, decisions, strict=True)]

@@ -12,7 +12,7 @@ embedding go through the embedder in one batch::
     embeddings = embedder.embed(np.stack(chips))           # ONE engine call for everything
     results = rec.complete_many([(f.stream_id, f.seq, embeddings_of(f)) for f in frames])
 
-(:func:`recognise_frames` does exactly this given an ``embed`` function.) ``complete`` must be called for every
+(:func:`~.batch.recognise_frames` does exactly this given an ``embed`` function.) ``complete`` must be called for every
 frame passed to ``update``, with an empty (0, 128) array when nothing was asked; it returns a
 :class:`FrameResult`: one :class:`TrackResult` per face (same order as the faces given to ``update``) and
 the frame's :class:`~pipeline.recognition.events.TrackEvent` list (results in ``results.py``; who a track
@@ -27,42 +27,35 @@ attention) and matched against the gallery. A name is accepted at once; an *unkn
 anonymous id (``unknown#N``) once its best shot reaches ``unknown_min_quality``. A different identity later
 must win ``change_confirmations`` decisions in a row before ``identity_changed`` is emitted (no flicker).
 The gallery is re-read when it changes (``Gallery.reload_if_changed``) at most every ``reload_interval_s``.
+
+Short tracks: a track that ends before it is confirmed (a person seen in fewer than ``n_init`` frames) is
+decided at its end from its best shot (the chip of its best-quality face), embedded in the same batch as the
+frame where it ended (``late_chips``; :func:`recognise_frames` does it) or at ``end_stream`` with ``embed``.
+The same threshold and unknown rules apply; one it names (or gives an anonymous id) is reported as
+``track_started``, ``identified`` and ``track_ended``; one too poor for either is dropped as flicker.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from prometheus_client import Counter, Gauge, Histogram
 
-from facestream.engines.faces.vectors import EMBEDDING_SIZE
-
+from .best_shots import write_best_shot
 from .events import EventKind, TrackEvent, make_track_ref, new_event
 from .gallery import Gallery, GallerySnapshot
 from .identity import Identity
 from .matcher import DEFAULT_THRESHOLD, Matcher, MatchResult
+from .recognizer_metrics import ACTIVE_TRACKS, GALLERY_PEOPLE, GALLERY_RELOADS, MATCH_SCORE, TRACK_EVENTS
 from .results import FrameResult, TrackResult
 from .scheduler import RecognitionScheduler, SchedulerConfig
 from .temporal import Aggregator, MeanPool
-from .tracker import FaceTracker
+from .tracker import FaceTracker, Track
 from .unknowns import DEFAULT_JOIN_THRESHOLD, UnknownClusters
-
-MATCH_SCORE = Histogram(
-    "facestream_match_score",
-    "Best gallery cosine score of each track decision (known and unknown)",
-    buckets=(0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0),
-)
-TRACK_EVENTS = Counter("facestream_track_events_total", "Track events emitted", ["kind"])
-ACTIVE_TRACKS = Gauge("facestream_tracks_active", "Confirmed tracks currently alive", ["stream"])
-GALLERY_PEOPLE = Gauge("facestream_gallery_size", "People in the gallery the running pipeline matches against")
-GALLERY_RELOADS = Counter("facestream_gallery_reloads_total", "Gallery reloads after a change")
 
 
 @dataclass
@@ -103,15 +96,12 @@ class _Pending:
     asked: list[int]
     qualities: list[float]
     events: list[TrackEvent]
+    late: list[tuple[Track, float, np.ndarray]] = field(default_factory=list)  # short tracks: best shot
 
 
 def _quality_of(face: object) -> float:
     q = getattr(face, "quality", 0.0)
     return float(getattr(q, "score", q) or 0.0)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "stream"
 
 
 class StreamRecognizer:
@@ -133,6 +123,7 @@ class StreamRecognizer:
         self._trackers: dict[str, FaceTracker] = {}
         self._memory: dict[tuple[str, int], _TrackMemory] = {}
         self._pending: dict[tuple[str, int], _Pending] = {}
+        self._shots: dict[tuple[str, int], tuple[float, np.ndarray]] = {}  # tentative tracks' best shots
         self._next_reload = 0.0
         self.matcher = Matcher(GallerySnapshot(0, [], np.zeros((0, 0), np.float32), np.zeros(0, np.int64)))
         self.refresh_gallery(force=True)
@@ -174,7 +165,9 @@ class StreamRecognizer:
         events: list[TrackEvent] = []
         for track in step.ended:
             events.append(self._end_track(stream_id, track.track_id, seq, ts_ns))
+        late = [(t, *shot) for t in step.dropped if (shot := self._shots.pop((stream_id, t.track_id), None))]
         for tid in step.newly_confirmed:
+            self._shots.pop((stream_id, tid), None)
             t = tracker.tracks[tid]
             mem = _TrackMemory(
                 make_track_ref(stream_id, tid, t.first_seq, t.first_ts_ns), t.first_seq, t.first_ts_ns, ts_ns
@@ -186,6 +179,8 @@ class StreamRecognizer:
             q = _quality_of(face)
             qualities.append(q)
             mem = self._memory.get((stream_id, tid)) if confirmed else None
+            if not confirmed:
+                self._keep_shot((stream_id, tid), q, getattr(face, "chip", None))
             if mem is not None:
                 mem.last_ts_ns = ts_ns
                 chip = getattr(face, "chip", None)
@@ -196,9 +191,19 @@ class StreamRecognizer:
                 asked.append(i)
         self._count_tracks(stream_id)
         self._pending[key] = _Pending(
-            ts_ns, list(zip(step.track_ids, step.confirmed, strict=True)), asked, qualities, events
+            ts_ns, list(zip(step.track_ids, step.confirmed, strict=True)), asked, qualities, events, late
         )
         return asked
+
+    def _keep_shot(self, key: tuple[str, int], quality: float, chip: np.ndarray | None) -> None:
+        best = self._shots.get(key)
+        if chip is not None and (best is None or quality > best[0]):
+            self._shots[key] = (quality, np.array(chip, copy=True))
+
+    def late_chips(self, stream_id: str, seq: int) -> list[np.ndarray]:
+        """Best shots of the short tracks that ended at this frame: embed them after the asked faces."""
+        p = self._pending.get((stream_id, seq))
+        return [chip for _, _, chip in p.late] if p is not None else []
 
     # -- step 2 ------------------------------------------------------------------------------------------
 
@@ -208,12 +213,16 @@ class StreamRecognizer:
     def complete_many(self, frames: Sequence[tuple[str, int, np.ndarray | None]]) -> list[FrameResult]:
         """Give the embeddings asked for by :meth:`update` (rows in the order of its indices)."""
         updated: list[tuple[str, int, int, _Pending]] = []  # stream, seq, track id, pending
+        shorts: list[tuple[str, int, int, _Pending, _Pending]] = []  # ... and the frame's own pending
         pendings = []
         for stream_id, seq, emb in frames:
             p = self._pending.pop((stream_id, seq), None)
             if p is None:
                 raise ValueError(f"complete() for frame {seq} of stream {stream_id!r} without update()")
             emb = np.zeros((0, 0), np.float32) if emb is None else np.asarray(emb, dtype=np.float32)
+            if len(emb) == len(p.asked) + len(p.late) and p.late:
+                emb, late_emb = emb[: len(p.asked)], emb[len(p.asked):]
+                shorts += self._start_short(stream_id, seq, p, late_emb)
             if len(emb) != len(p.asked):
                 for i in p.asked:
                     self.scheduler.cancel((stream_id, p.face_track[i][0]))
@@ -231,7 +240,9 @@ class StreamRecognizer:
                     mem.frames.popleft()
                 updated.append((stream_id, seq, tid, p))
             pendings.append((stream_id, seq, p))
-        self._decide(updated)
+        self._decide(updated + [u[:4] for u in shorts])
+        for stream_id, seq, tid, own, p in shorts:
+            self._finish_short(stream_id, seq, tid, own, p)
         results = []
         for stream_id, seq, p in pendings:
             tracks = []
@@ -252,6 +263,27 @@ class StreamRecognizer:
                 TRACK_EVENTS.labels(kind=e.kind.value).inc()
             results.append(FrameResult(stream_id, seq, p.ts_ns, tracks, p.events))
         return results
+
+    def _start_short(self, stream_id: str, seq: int, p: _Pending, embeddings: np.ndarray
+                     ) -> list[tuple[str, int, int, _Pending, _Pending]]:
+        """Memory for each short track of ``p`` from its best shot, to be decided with the others."""
+        out = []
+        for (track, quality, chip), emb in zip(p.late, embeddings, strict=True):
+            tid = track.track_id
+            mem = _TrackMemory(make_track_ref(stream_id, tid, track.first_seq, track.first_ts_ns), track.first_seq,
+                               track.first_ts_ns, track.last_ts_ns, deque([(emb, quality)]), quality, chip)
+            self._memory[(stream_id, tid)] = mem
+            out.append((stream_id, seq, tid, _Pending(p.ts_ns, [], [], [], []), p))
+        p.late = []
+        return out
+
+    def _finish_short(self, stream_id: str, seq: int, tid: int, own: _Pending, p: _Pending) -> None:
+        mem = self._memory[(stream_id, tid)]
+        if mem.who is None:  # neither named nor good enough for an anonymous id: flicker
+            del self._memory[(stream_id, tid)]
+            return
+        started = self._event(EventKind.STARTED, stream_id, tid, mem, mem.first_seq, mem.first_ts_ns)
+        p.events += [started, *own.events, self._end_track(stream_id, tid, seq, p.ts_ns)]
 
     def _decide(self, updated: list[tuple[str, int, int, _Pending]]) -> None:
         if not updated:
@@ -311,7 +343,8 @@ class StreamRecognizer:
         mem.who, mem.candidate, mem.candidate_votes = who, None, 0
         kind = EventKind.IDENTIFIED if previous is None else EventKind.IDENTITY_CHANGED
         # With privacy.blur_unknown no face image of a person outside the gallery is stored.
-        crop = self._write_best_shot(stream_id, mem) if who.known or self.config.crops_for_unknown else None
+        crop = (write_best_shot(self.crop_dir, stream_id, mem.track_ref, mem.best_chip)
+                if who.known or self.config.crops_for_unknown else None)
         event = self._event(
             kind, stream_id, tid, mem, seq, p.ts_ns, who=who, best_shot_path=crop, previous_identity=previous
         )
@@ -325,15 +358,6 @@ class StreamRecognizer:
     def _count_tracks(self, stream_id: str) -> None:
         ACTIVE_TRACKS.labels(stream_id).set(sum(1 for s, _ in self._memory if s == stream_id))
 
-    def _write_best_shot(self, stream_id: str, mem: _TrackMemory) -> str | None:
-        if self.crop_dir is None or mem.best_chip is None:
-            return None
-        folder = self.crop_dir / _safe(stream_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{mem.track_ref}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(mem.best_chip, cv2.COLOR_RGB2BGR))
-        return str(path)
-
     def _event(self, kind: EventKind, stream_id: str, tid: int, mem: _TrackMemory, seq: int, ts_ns: int,
                **fields: object) -> TrackEvent:
         return new_event(kind, stream_id, tid, mem.track_ref, seq, ts_ns, mem.first_ts_ns, **fields)
@@ -344,10 +368,23 @@ class StreamRecognizer:
         dwell = (mem.last_ts_ns - mem.first_ts_ns) / 1e9
         return self._event(EventKind.ENDED, stream_id, tid, mem, seq, ts_ns, who=mem.who, dwell_seconds=dwell)
 
-    def end_stream(self, stream_id: str, seq: int, ts_ns: int) -> list[TrackEvent]:
-        """The stream stopped: end all its tracks (``track_ended`` events) and drop its state."""
+    def end_stream(self, stream_id: str, seq: int, ts_ns: int,
+                   embed: Callable[[np.ndarray], np.ndarray] | None = None) -> list[TrackEvent]:
+        """The stream stopped: end all its tracks (``track_ended`` events) and drop its state. With ``embed``
+        its short tracks (not confirmed yet) are decided from their best shots first."""
         tracker = self._trackers.pop(stream_id, None)
         events = []
+        shots = {k: self._shots.pop(k) for k in [k for k in self._shots if k[0] == stream_id]}
+        if tracker is not None and embed is not None:
+            late = [(t, *shots[(stream_id, t.track_id)]) for t in tracker.tentative()
+                    if (stream_id, t.track_id) in shots]
+            if late:
+                p = _Pending(ts_ns, [], [], [], [], late)
+                shorts = self._start_short(stream_id, seq, p, np.asarray(embed(np.stack([c for *_, c in late]))))
+                self._decide([u[:4] for u in shorts])
+                for _, _, tid, own, _ in shorts:
+                    self._finish_short(stream_id, seq, tid, own, p)
+                events += p.events
         if tracker is not None:
             for t in tracker.end_all():
                 if (stream_id, t.track_id) in self._memory:
@@ -358,20 +395,3 @@ class StreamRecognizer:
             TRACK_EVENTS.labels(kind=e.kind.value).inc()
         self._count_tracks(stream_id)
         return events
-
-
-def recognise_frames(
-    recognizer: StreamRecognizer,
-    frames: Sequence[tuple[str, int, int, Sequence[object]]],
-    embed: Callable[[np.ndarray], np.ndarray],
-) -> list[FrameResult]:
-    """Update, embed every requested chip of every frame in ONE ``embed`` call, complete. Frames are
-    ``(stream_id, seq, ts_ns, faces)``; faces need ``chip``."""
-    asked = [recognizer.update(s, q, t, faces) for s, q, t, faces in frames]
-    chips = [frames[k][3][i].chip for k, idx in enumerate(asked) for i in idx]
-    all_emb = np.asarray(embed(np.stack(chips)), np.float32) if chips else np.zeros((0, EMBEDDING_SIZE), np.float32)
-    out, start = [], 0
-    for (s, q, _, _), idx in zip(frames, asked, strict=True):
-        out.append((s, q, all_emb[start : start + len(idx)]))
-        start += len(idx)
-    return recognizer.complete_many(out)

@@ -103,12 +103,14 @@ class Track:
 
 @dataclass
 class TrackerStep:
-    """Result of one frame: the track id of every detection (same order), and tracks that ended."""
+    """Result of one frame: the track id of every detection (same order), tracks that ended, and tentative
+    tracks dropped (never confirmed; the recognizer may still decide them from their best shot)."""
 
     track_ids: list[int]
     confirmed: list[bool]
     newly_confirmed: list[int]
     ended: list[Track]
+    dropped: list[Track] = field(default_factory=list)
 
 
 class FaceTracker:
@@ -142,12 +144,13 @@ class FaceTracker:
                     matched_tracks.add(live[r].track_id)
         newly_confirmed: list[int] = []
         ended: list[Track] = []
+        dropped: list[Track] = []
         for t in live:
             if t.track_id in matched_tracks:
                 continue
             t.misses += 1
             if t.state == TrackState.TENTATIVE:
-                del self.tracks[t.track_id]  # never confirmed: a false positive, not worth an event
+                dropped.append(self.tracks.pop(t.track_id))  # never confirmed: flicker, or a brief sighting
             elif t.misses > self.max_age:
                 t.state = TrackState.ENDED
                 ended.append(self.tracks.pop(t.track_id))
@@ -183,7 +186,12 @@ class FaceTracker:
             confirmed=[self.tracks[t].is_confirmed for t in ids],
             newly_confirmed=newly_confirmed,
             ended=ended,
+            dropped=dropped,
         )
+
+    def tentative(self) -> list[Track]:
+        """Tracks not confirmed yet (what :meth:`end_all` drops)."""
+        return [t for t in self.tracks.values() if not t.is_confirmed]
 
     def end_all(self) -> list[Track]:
         """End every track (stream closed); returns the confirmed ones."""

@@ -15,6 +15,7 @@ class SourceFrame:
     index: int  # frame index from this source, monotonically increasing (restarts do not reset it)
     wall_ns: int  # time.time_ns() at capture
     mono_ns: int  # time.monotonic_ns() at capture
+    name: str | None = None  # an image folder's file name of this frame
 
 
 class Source(ABC):
@@ -22,6 +23,7 @@ class Source(ABC):
 
     stream_id: str
     live: bool
+    expected_frames: int | None = None  # frames the source says it will yield (None: unknown or endless)
 
     @abstractmethod
     def frames(self) -> Iterator[SourceFrame]:

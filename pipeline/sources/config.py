@@ -95,6 +95,11 @@ class SourceConfig(BaseModel):
     reconnect_jitter: float = Field(
         default=0.2, ge=0, le=1, title="reconnect delays vary by +- this fraction so cameras do not retry in step"
     )
+    stills: bool | None = Field(
+        default=None,
+        title="each image is a photo of its own: every face identified on its own, no tracking across images. "
+        "Default true for directory, false otherwise",
+    )
     max_frames: int | None = Field(default=None, ge=1, title="stop after this many frames")
     resize: ResizeConfig | None = Field(default=None, title="resize every frame (width and/or height)")
 
@@ -121,6 +126,8 @@ class SourceConfig(BaseModel):
             webcam_index(self.uri)
         if self.policy is None:
             self.policy = "latest" if self.kind in LIVE_KINDS else "lossless"
+        if self.stills is None:
+            self.stills = self.kind == "directory"
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError(
                 f"reconnect_max_s ({self.reconnect_max_s}) must be >= reconnect_min_s ({self.reconnect_min_s})"

@@ -75,6 +75,7 @@ class DemoSource(Source):
         total = None if self.cfg.loop else CLIP_FRAMES
         if self.cfg.max_frames:
             total = self.cfg.max_frames if total is None else min(total, self.cfg.max_frames)
+        self.expected_frames = total
         UP.labels(self.stream_id).set(1)
         try:
             index = 0

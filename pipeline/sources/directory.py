@@ -1,5 +1,6 @@
 """A directory of images, read in sorted name order. Files that are not readable images are skipped,
-logged and counted (``facestream_source_skipped_files_total``)."""
+logged and counted (``facestream_source_skipped_files_total``). Each frame carries its file name; the
+source is ``stills`` by default (every image identified on its own, docs/sources.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ class DirectorySource(FiniteSource):
         log.warning("stream %s: no readable images in %s", self.stream_id, self.path)
 
     def _one_pass(self) -> Iterator:
-        for path in sorted(p for p in self.path.iterdir() if p.is_file()):
+        paths = sorted(p for p in self.path.iterdir() if p.is_file())
+        self._expect(len(paths))
+        for path in paths:
             if self._closed.is_set():
                 return
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -40,4 +43,4 @@ class DirectorySource(FiniteSource):
                 SKIPPED_FILES.labels(self.stream_id).inc()
                 self._skips.failed("skip", "skipped %s: not a readable image", path.name)
                 continue
-            yield image
+            yield image, path.name

@@ -43,6 +43,7 @@ class FileSource(FiniteSource):
                           self.stream_id, self.path)
                 return
             expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            self._expect(expected)
             read = failed = pending = 0
             while not self._closed.is_set():
                 ok, image = cap.read()

@@ -38,14 +38,19 @@ class FiniteSource(Source):
     def _exists(path: Path) -> bool: ...
 
     @abstractmethod
-    def _one_pass(self) -> Iterator[np.ndarray]:
-        """BGR images of one pass over the source."""
+    def _one_pass(self) -> Iterator[np.ndarray | tuple[np.ndarray, str]]:
+        """BGR images of one pass over the source (or (image, file name) pairs)."""
 
     def _empty_pass(self) -> None:
         """Called when a pass produced nothing (the stream then ends)."""
 
     def close(self) -> None:
         self._closed.set()
+
+    def _expect(self, count: int) -> None:
+        """The pass will yield about ``count`` images (progress); unknown when looping."""
+        if not self.cfg.loop and count > 0:
+            self.expected_frames = min(count, self.cfg.max_frames or count)
 
     def frames(self) -> Iterator[SourceFrame]:
         stamper = FrameStamper(self.stream_id, self.cfg.resize)
@@ -60,7 +65,10 @@ class FiniteSource(Source):
                         return
                     frames.inc()
                     produced += 1
-                    yield stamper.stamp(image)
+                    image, name = image if isinstance(image, tuple) else (image, None)
+                    frame = stamper.stamp(image)
+                    frame.name = name
+                    yield frame
                     if self.cfg.max_frames and stamper.next_index >= self.cfg.max_frames:
                         return
                 if produced == 0:

@@ -11,7 +11,7 @@ import time
 
 from .. import metrics as m
 from ..config import PipelineConfig
-from ..records import LOSSLESS, MAX_ERROR, ItemMeta
+from ..records import LOSSLESS, MAX_ERROR, MAX_FILE_NAME, ItemMeta
 from ..sources import open_source
 from ..sources.base import Source, SourceFrame
 from ..sources.config import SourceConfig
@@ -22,6 +22,13 @@ from .base import Stage
 from .outlet import Outlet
 
 _END = object()
+
+
+def _printable(name: str | None) -> str | None:
+    """A file name as it may travel (printable, bounded): odd bytes escaped as Python's ascii() does."""
+    if name is None or (name.isprintable() and len(name) <= MAX_FILE_NAME):
+        return name
+    return ascii(name)[1:-1][:MAX_FILE_NAME]
 
 
 class StreamBuffer:
@@ -128,7 +135,9 @@ class CaptureStage(Stage):
         seq = self.seq[sid]
         self.seq[sid] += 1
         m.FRAMES_IN.labels(self.name, sid).inc()
-        meta = ItemMeta(policy=buf.cfg.policy, epoch=self.epoch)
+        src = self.sources.get(sid)
+        meta = ItemMeta(policy=buf.cfg.policy, epoch=self.epoch, stills=True if buf.cfg.stills else None,
+                        file=_printable(frame.name), frames_expected=src.expected_frames if src is not None else None)
         it = Item(sid, seq, frame.wall_ns, frame.mono_ns, [[self.name, frame.wall_ns, 0]], meta=meta)
         assert self.outlet is not None
         self.outlet.attach(it, frame.image)

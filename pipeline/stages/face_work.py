@@ -7,7 +7,8 @@ Output per frame: (faces as :class:`~pipeline.records.FaceRecord` in source pixe
 
 Recognition modes (``inference.recognizer``):
 - ``gallery``: per-track open-set recognition (pipeline.recognition): embeddings only when the scheduler asks,
-  batched across every face of every stream in the batch in one engine call;
+  batched across every face of every stream in the batch in one engine call; items of a ``stills`` source
+  (an image folder) are photos: every face embedded and named on its own, no tracking (still_work.py);
 - ``classifier``: a trained closed-set classifier on the recipe's 128x128 grey crop, per face;
 - ``none``: detection (and landmarks/quality) only.
 """
@@ -67,31 +68,45 @@ class FaceWork:
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
         log.info("inference: detector %s, recognizer %s", ic.detector.type, ic.recognizer if ic.embed else "none")
 
-    def _faces(self, stream: str, rgb: np.ndarray) -> list:
-        """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped."""
+    def _faces(self, stream: str, rgb: np.ndarray, still: bool = False) -> list:
+        """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped.
+        A still is searched whole (the region planner follows faces from frame to frame)."""
         min_face = self.cfg.inference.detector.min_face
         rgb = np.ascontiguousarray(rgb)
-        dets = self.regions.detect(stream, rgb) if self.regions else self.analyzer.detector.detect(rgb)
+        regions = self.regions if not still else None
+        dets = regions.detect(stream, rgb) if regions else self.analyzer.detector.detect(rgb)
         return self.analyzer.describe(rgb, [d for d in dets if min(d.box[2] - d.box[0], d.box[3] - d.box[1])
                                             >= min_face])
 
-    def run(self, frames: list[FrameIn]) -> list[tuple[list[FaceRecord], list[EventRecord]]]:
-        """Per frame: its faces (source pixels, with track and identity when recognising) and track events."""
-        per_frame = [self._faces(stream, rgb) for stream, _, _, rgb, _ in frames]
+    def run(self, frames: list[FrameIn], stills: list[bool] | None = None
+            ) -> list[tuple[list[FaceRecord], list[EventRecord]]]:
+        """Per frame: its faces (source pixels, with track and identity when recognising) and track events.
+        Frames flagged in ``stills`` are photos: each face decided on its own (still_work.py)."""
+        stills = stills or [False] * len(frames)
+        per_frame = [self._faces(stream, rgb, still) for (stream, _, _, rgb, _), still in zip(frames, stills,
+                                                                                            strict=True)]
         records = [[FaceRecord.detected(f.box, f.score, f.quality.score, f.landmarks, scale) for f in faces]
                    for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True)]
         events: list[list[EventRecord]] = [[] for _ in frames]
         if self.recognizer is not None:
-            from ..recognition.stream_recognizer import recognise_frames
+            from ..recognition.batch import recognise_frames
+            from .still_work import identify_stills
 
-            results = recognise_frames(self.recognizer, [(s, q, t, faces) for (s, q, t, _, _), faces
-                                                         in zip(frames, per_frame, strict=True)],
+            video = [k for k, still in enumerate(stills) if not still]
+            results = recognise_frames(self.recognizer, [(*frames[k][:3], per_frame[k]) for k in video],
                                        self.embedder.embed)
-            for k, res in enumerate(results):
+            for k, res in zip(video, results, strict=True):
                 for tr in res.tracks:
                     records[k][tr.face_index] = records[k][tr.face_index].with_track(
                         tr.track_id, tr.embedded, tr.identity, tr.score)
                 events[k] = [self._event(e) for e in res.events]
+            photos = [k for k, still in enumerate(stills) if still]
+            if photos:
+                found = [records[k] for k in photos]
+                named = identify_stills(self.recognizer, self.embedder.embed, [frames[k][:3] for k in photos],
+                                        [per_frame[k] for k in photos], found)
+                for k, recs, evs in zip(photos, found, named, strict=True):
+                    records[k], events[k] = recs, [self._event(e) for e in evs]
         elif self.classifier is not None:
             from facestream.engines.faces.align import grey_crop_128
 
@@ -114,7 +129,7 @@ class FaceWork:
             self.regions.end_stream(stream)
         if self.recognizer is None:
             return []
-        return [self._event(e) for e in self.recognizer.end_stream(stream, seq, ts_ns)]
+        return [self._event(e) for e in self.recognizer.end_stream(stream, seq, ts_ns, self.embedder.embed)]
 
     def close(self) -> None:
         if self.regions is not None:

@@ -59,7 +59,8 @@ class InferenceStage(Stage):
         if self.cfg.inference.throttle_ms:
             time.sleep(self.cfg.inference.throttle_ms / 1000.0)
         results = self.work.run([(it.stream, it.seq, it.wall_ns, it.data,
-                                  1.0 if it.meta.scale is None else it.meta.scale) for it in ok])
+                                  1.0 if it.meta.scale is None else it.meta.scale) for it in ok],
+                                stills=[bool(it.meta.stills) for it in ok])
         for it, (faces, events) in zip(ok, results, strict=True):
             it.meta.faces, it.meta.events = faces, events
             m.FACES_DETECTED.labels(it.stream).inc(len(faces))

@@ -29,6 +29,7 @@ from ..wire import MSG_RESULT, Item
 from .annotate import VideoWriters
 from .base import Stage
 from .outlet import Outlet
+from .progress import ProgressReporter
 from .retention import RetentionSweeper
 
 
@@ -124,6 +125,7 @@ class SinkStage(Stage):
         self.pub: zmq.Socket | None = None
         self.video = VideoWriters(self.out, sc.video_fps, cfg.privacy.blur_unknown, self.log) if sc.video else None
         self.retention = RetentionSweeper(self.out, cfg.privacy.retention_days, self.log)
+        self.progress = ProgressReporter(sc.progress_interval_s) if sc.progress_interval_s > 0 else None
 
     def setup(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -156,6 +158,8 @@ class SinkStage(Stage):
             b.max_seq = max(b.max_seq, it.seq)
             b.results += 1
             self.emit(it)
+            if self.progress is not None:
+                self.progress.result(it.stream, it.meta)
             m.FRAMES_OUT.labels(self.name, it.stream).inc()
             m.CAPTURE_TO_STAGE_SECONDS.labels(self.name).observe(max(0.0, (time.time_ns() - it.wall_ns) / 1e9))
 
@@ -172,6 +176,8 @@ class SinkStage(Stage):
             "stages": {s[0]: [s[1], s[2]] for s in it.stages},  # validated [name, ns, ns] on receipt
             "faces": [f.to_meta() for f in it.meta.faces or []],
         }
+        if it.meta.file is not None:  # a still's file name (image folders)
+            record["file"] = it.meta.file
         if it.meta.events:
             record["events"] = [self.store_event(e) for e in it.meta.events]
         line = json.dumps(record, separators=(",", ":"), default=_json_default)
@@ -224,6 +230,8 @@ class SinkStage(Stage):
         if lost:
             m.FRAMES_LOST.labels(item.stream).inc(lost)
         self.eos_done[item.stream] = item
+        if self.progress is not None:
+            self.progress.ended(item.stream)
         if self.video is not None:
             self.video.close(item.stream)
         self.log.info("sink: stream %s ended: %s", item.stream, b.summary())

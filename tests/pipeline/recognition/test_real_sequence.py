@@ -31,13 +31,10 @@ def test_enrolled_person_is_named_and_stranger_gets_an_anonymous_id(tmp_path, mo
     monkeypatch.setenv("FACESTREAM_MODELS", str(tmp_path / "models"))
     monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
     from facestream.engines.faces.analyzer import FaceAnalyzer
+    from facestream.pipeline.recognition.batch import recognise_frames
     from facestream.pipeline.recognition.events import EventKind
     from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
-    from facestream.pipeline.recognition.stream_recognizer import (
-        RecognizerConfig,
-        StreamRecognizer,
-        recognise_frames,
-    )
+    from facestream.pipeline.recognition.stream_recognizer import RecognizerConfig, StreamRecognizer
 
     analyzer = FaceAnalyzer(detector="hog")
     blair = sorted((LFW / "Tony_Blair").iterdir())

@@ -5,14 +5,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from facestream.pipeline.recognition.batch import recognise_frames
 from facestream.pipeline.recognition.events import EventKind
 from facestream.pipeline.recognition.gallery import EnrolItem, Gallery
 from facestream.pipeline.recognition.scheduler import SchedulerConfig
-from facestream.pipeline.recognition.stream_recognizer import (
-    RecognizerConfig,
-    StreamRecognizer,
-    recognise_frames,
-)
+from facestream.pipeline.recognition.stream_recognizer import RecognizerConfig, StreamRecognizer
 
 RNG = np.random.default_rng(0)
 CENTRES = {i: v / np.linalg.norm(v) for i, v in enumerate(RNG.normal(size=(3, 128)))}

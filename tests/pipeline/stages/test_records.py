@@ -34,6 +34,11 @@ def test_records_survive_the_meta_round_trip():
     assert face.to_meta()["similarity"] is None and "confidence" not in face.to_meta()
     assert labelled.to_meta()["confidence"] == 0.8765 and "similarity" not in labelled.to_meta()
     assert ItemMeta().to_meta() == {}, "absent fields are not sent"
+    still = FaceRecord((1.0, 2.0, 30.0, 40.0), 0.9, 0.5).with_still_identity("unknown", 0.81234)
+    photo = ItemMeta("lossless", 12, faces=[still], stills=True, file="IMG 0001.jpg", frames_expected=90)
+    assert ItemMeta.from_meta(photo.to_meta()) == photo
+    assert still.to_meta() == {"box": [1.0, 2.0, 30.0, 40.0], "score": 0.9, "quality": 0.5, "landmarks": [],
+                               "embedded": True, "identity": "unknown", "similarity": 0.8123}
 
 
 @pytest.mark.parametrize("bad", [
@@ -43,6 +48,10 @@ def test_records_survive_the_meta_round_trip():
     {"src_shape": [0, 10]},
     {"src_shape": [10, 10, 3]},
     {"policy": "fastest"},
+    {"stills": 1},
+    {"file": "x" * 300},
+    {"file": "bell\x07.jpg"},
+    {"frames_expected": -1},
     [1, 2],
 ])
 def test_from_meta_rejects_with_a_reason(bad):
@@ -70,6 +79,7 @@ _meta = st.fixed_dictionaries({}, optional={
     "policy": st.sampled_from(["lossless", "latest", "x"]) | _junk, "epoch": _num, "scale": _num,
     "src_shape": st.lists(_num, max_size=3) | _junk, "faces": st.lists(_face, max_size=3) | _junk,
     "events": st.lists(_event, max_size=2) | _junk, "frames_total": _num, "error": st.text(max_size=600) | _junk,
+    "stills": st.booleans() | _junk, "file": st.text(max_size=300) | _junk, "frames_expected": _num,
 }) | _junk
 
 
