@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .config import STAGES, PipelineConfig
 from .run_dir import StageLock, private_run_dir, remove_run_dir, secure_dir
+from .stages import EXIT_UNRECOVERABLE
 
 log = logging.getLogger("facestream.supervisor")
 
@@ -104,6 +105,11 @@ class Supervisor:
                         continue
                     code = c.proc.exitcode
                     c.history.append(code if code is not None else -999)
+                    if code == EXIT_UNRECOVERABLE:
+                        log.error("supervisor: %s cannot run as configured (its error is above); stopping", c.name)
+                        self.exit_code = 2
+                        self.stopping = True
+                        break
                     if code == 0:
                         c.done = True
                         log.info("supervisor: %s finished", c.name)

@@ -7,6 +7,10 @@ import os
 
 from ..config import STAGES, PipelineConfig
 
+# Exit status of a stage that cannot run as configured (a one-line FacestreamError): the supervisor stops the
+# run instead of restarting it in a loop.
+EXIT_UNRECOVERABLE = 3
+
 
 def stage_class(name: str):
     if name == "capture":
@@ -55,5 +59,12 @@ def stage_process_main(name: str, cfg_json: str) -> None:
     """Target of a spawned stage process (config travels as JSON: spawn pickles nothing heavy)."""
     import sys
 
+    from facestream.errors import FacestreamError
+
     cfg = PipelineConfig.model_validate_json(cfg_json)
-    sys.exit(run_stage(name, cfg))
+    try:
+        code = run_stage(name, cfg)
+    except FacestreamError as exc:  # a setup the stage cannot run with: restarting would only repeat it
+        print(f"facestream: error: {name}: {exc}", file=sys.stderr, flush=True)
+        code = EXIT_UNRECOVERABLE
+    sys.exit(code)

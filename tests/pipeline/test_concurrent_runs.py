@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -17,15 +19,17 @@ pytestmark = pytest.mark.slow
 NO_PORTS = "{capture: 0, preprocess: 0, inference: 0, sink: 0}"
 
 
-def _env(tmp_path, **extra):
-    return {"XDG_RUNTIME_DIR": str(tmp_path / "xdg"), "FACESTREAM__METRICS__PORTS": NO_PORTS,
+def _env(tmp_path, xdg: Path | None = None, **extra):
+    return {"XDG_RUNTIME_DIR": str(xdg or tmp_path / "xdg"), "FACESTREAM__METRICS__PORTS": NO_PORTS,
             "FACESTREAM_MODELS": str(tmp_path / "models"), **extra}
 
 
 def test_two_default_runs_on_one_host_both_complete_with_every_frame(tmp_path):
+    # A short runtime dir, as /run/user/UID is: ipc socket paths must stay under ~100 characters.
+    xdg = Path(tempfile.mkdtemp(prefix="fs-xdg-"))
     procs = []
     for k in (1, 2):
-        env = _env(tmp_path, FACESTREAM_GALLERY=str(tmp_path / f"g{k}.db"))
+        env = _env(tmp_path, xdg, FACESTREAM_GALLERY=str(tmp_path / f"g{k}.db"))
         procs.append(start(cli("run", "--out", str(tmp_path / f"out{k}")), tmp_path / f"log{k}.txt", env=env))
     try:
         for k, p in enumerate(procs, 1):
@@ -38,7 +42,7 @@ def test_two_default_runs_on_one_host_both_complete_with_every_frame(tmp_path):
         assert s["results"] == s["frames_total"] > 100 and s["lost"] == 0 and s["dropped_total"] == 0, s
         assert "new epoch" not in (tmp_path / f"log{k}.txt").read_text()
     # Each run removed its own directory under the private base when it finished.
-    base = tmp_path / "xdg" / "facestream"
+    base = xdg / "facestream"
     assert stat.S_IMODE(os.stat(base).st_mode) == 0o700
     assert not list(base.glob("run-*"))
 
@@ -68,3 +72,17 @@ def test_a_run_dir_owned_by_someone_else_or_a_symlink_is_refused(tmp_path):
     os.chmod(loose, 0o777)
     secure_dir(loose)
     assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
+
+
+def test_a_stage_that_cannot_run_as_configured_stops_the_run_instead_of_restarting(tmp_path):
+    """An ipc path over the socket limit is a config error: one line from the stage, exit 2, no restart loop."""
+    long_dir = tmp_path / ("x" * 90)
+    p = start(cli("run", "--out", str(tmp_path / "out"), "--set", f"transport.run_dir={long_dir}"),
+              tmp_path / "log.txt", env=_env(tmp_path))
+    try:
+        assert p.wait(120) == 2
+    finally:
+        kill_tree(p)
+    log = (tmp_path / "log.txt").read_text()
+    assert "ipc path too long" in log and "cannot run as configured" in log
+    assert "restart #" not in log and "Traceback" not in log
