@@ -63,6 +63,7 @@ VAL_SPLIT = 0.2  # one of each person's five training images
 
 
 def run_deep(
+    name: str,
     arch: str,
     data: tuple[FaceDataset, FaceDataset],
     seed: int,
@@ -92,10 +93,18 @@ def run_deep(
         batch_size=BATCH_SIZE,
     )
     with tempfile.TemporaryDirectory() as tmp:
+        # --runs-dir keeps every run and resumes the unfinished ones, so an interrupted bench loses nothing
+        run = args.runs_dir / name / f"{arch}-{loss}-s{seed}" if args.runs_dir else Path(tmp)
         res = train_with_validation(
-            cfg, train, tmp, args.candidates, progress=ProgressBar(io.StringIO()), device=args.device
+            cfg,
+            train,
+            run,
+            args.candidates,
+            resume=args.runs_dir is not None,
+            progress=ProgressBar(io.StringIO()),
+            device=args.device,
         )
-        model = model_from_checkpoint(load_checkpoint(tmp))
+        model = model_from_checkpoint(load_checkpoint(run))
     probs = predict_probs(model, test.images)  # the only look at the test images
     return {
         "accuracy": float((probs.argmax(1) == test.labels).mean()),
@@ -158,7 +167,7 @@ def bench_dataset(name: str, data: tuple[FaceDataset, FaceDataset], args: argpar
         epochs = max(1, round(EPOCHS[arch] * args.scale))
         accs, secs, losses, chosen, model = [], [], [], [], None
         for seed in args.seed_list if loss == "ce" else args.seed_list[:MSE_SEEDS]:
-            r = run_deep(arch, data, seed, epochs, loss, args)
+            r = run_deep(name, arch, data, seed, epochs, loss, args)
             accs.append(r["accuracy"])
             secs.append(r["train_seconds"])
             losses.append(r["final_loss"])
@@ -304,6 +313,9 @@ def main() -> int:
         "--candidates",
         default=",".join(DEFAULT_CANDIDATES),
         help=f"augmentation levels chosen among on validation (default {','.join(DEFAULT_CANDIDATES)})",
+    )
+    ap.add_argument(
+        "--runs-dir", type=Path, default=None, help="keep the training runs here and resume unfinished ones"
     )
     ap.add_argument("--patience", type=int, default=15, help="early-stopping patience (facestream train's)")
     ap.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda)")

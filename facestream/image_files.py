@@ -21,7 +21,7 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
         return img
     top = float(img.max()) if img.size else 0.0
     scaled = img.astype(np.float64) * (255.0 / top if top > 0 else 0.0)
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def _grey_or_bgr(img: np.ndarray, colour: bool) -> np.ndarray:

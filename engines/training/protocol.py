@@ -55,7 +55,7 @@ class ProtocolResult:
     augment: str
     epochs: int
     final: str
-    val_images: int
+    val_files: list[str]
     candidates: list[CandidateResult]
     train_seconds: float
     unknown_threshold: float
@@ -67,7 +67,7 @@ class ProtocolResult:
             "augment": self.augment,
             "epochs": self.epochs,
             "final": self.final,
-            "val_images": self.val_images,
+            "val_files": self.val_files,
             "candidates": [asdict(c) for c in self.candidates],
         }
 
@@ -162,7 +162,16 @@ def train_with_validation(
             shutil.copyfile(chosen_run / CHECKPOINT_BEST, out_dir / name)
         history = calibrated["history"]
     result = ProtocolResult(
-        out_dir, chosen.augment, chosen.best_epoch, final, len(val), results, seconds, threshold, source, history
+        out_dir,
+        chosen.augment,
+        chosen.best_epoch,
+        final,
+        [str(f) for f in val.files],
+        results,
+        seconds,
+        threshold,
+        source,
+        history,
     )
     annotate_checkpoints(
         out_dir,
