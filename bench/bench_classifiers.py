@@ -217,7 +217,7 @@ def _candidates(r: dict) -> str:
 def table(rows: list[dict]) -> str:
     lines = [
         "| model | kind | max epochs | chosen augment | chosen epochs | val acc (chosen) | seed 0 candidates "
-        "(val acc @ best epoch) | test accuracy (mean ± std) | seeds | train s (per run) | ORT ms/face b1 "
+        "(val acc @ best epoch) | test accuracy (mean ± std) | seeds | train s (protocol, per seed) | ORT ms/face b1 "
         "| ORT ms/face b32 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -278,7 +278,8 @@ def write_results(
         f"validation; augmentation candidates {', '.join(args.candidates)} (engines/training/data.py), each "
         f"with early stopping (patience {args.patience}) on validation accuracy; the best candidate and epoch "
         "on validation are retrained on all 5 training images and the test split is scored once. "
-        "Val acc is on 40 images (2.5% steps), so ties are broken by validation loss.",
+        "Val acc is on 40 images (2.5% steps), so ties are broken by validation loss. Train s: the whole "
+        "protocol (every candidate run and the retrain), wall clock.",
         "",
         table([r for r in rows if r["dataset"] == "ORL"]),
         "",
