@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facestream.engines.training.data import AUGMENT_LEVELS
+from facestream.engines.training.protocol import AUTO, DEFAULT_CANDIDATES, FINALS
 from facestream.errors import FacestreamError
 
 # Kept here (not imported from architectures, which imports torch); a test checks they match.
@@ -63,23 +64,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a face classifier on an ImageFolder dataset (needs torch)")
     p.add_argument("--arch", required=True, choices=ARCH_NAMES)
     _add_data_args(p, default_split="none")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--epochs", type=int, default=60, help="length of the LR schedule and most epochs a run trains (60)"
+    )
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss", choices=("ce", "mse"), default="ce", help="cross-entropy, or the recipe's MSE")
     p.add_argument(
-        "--val-split", type=float, default=0.1, help="validation share of the training part (0: none)"
+        "--val-split",
+        type=float,
+        default=0.2,
+        help="validation share of the training part, stratified (0.2: 1 of 5 per person; 0: none)",
     )
     p.add_argument(
-        "--patience", type=int, default=10, help="stop after this many epochs without val gain (0: off)"
+        "--patience", type=int, default=15, help="stop after this many epochs without val gain (0: off)"
     )
     p.add_argument(
         "--augment",
-        choices=AUGMENT_LEVELS,
-        default="strong",
-        help="strong: low light, blur, pose, occlusion (default); pose: move + mirror every image; "
-        "mild: mirror, small pose/light; none",
+        choices=(AUTO, *AUGMENT_LEVELS),
+        default=AUTO,
+        help="auto (default): choose among --augment-candidates on the validation split; or one level: "
+        "strong (low light, blur, pose, occlusion), pose (move + mirror every image), mild, none",
+    )
+    p.add_argument(
+        "--augment-candidates",
+        default=",".join(DEFAULT_CANDIDATES),
+        help=f"levels --augment auto tries (default {','.join(DEFAULT_CANDIDATES)})",
+    )
+    p.add_argument(
+        "--final",
+        choices=FINALS,
+        default="retrain",
+        help="retrain (default): retrain on all training images with the chosen level for the chosen epochs; "
+        "best-val: keep the chosen run's best-on-validation model",
     )
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<arch>-s<seed>)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint or run folder to continue")
@@ -130,6 +148,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train_temporal)
 
 
+def _train_auto(args: argparse.Namespace, cfg, train_ds, out: Path) -> dict[str, Any]:
+    from .protocol import parse_candidates, train_with_validation
+
+    resume = args.resume is not None
+    if resume:
+        out = args.resume if args.resume.is_dir() else args.resume.parent
+    result = train_with_validation(
+        cfg,
+        train_ds,
+        out,
+        parse_candidates(args.augment_candidates),
+        args.final,
+        resume=resume,
+        data_source=str(args.data),
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    return {
+        "run": str(out),
+        "augment": result.augment,
+        "epochs_run": result.epochs,
+        "final": result.final,
+        "best_val_accuracy": next(c.val_accuracy for c in result.candidates if c.augment == result.augment),
+        "candidates": {c.augment: {"val_accuracy": c.val_accuracy, "best_epoch": c.best_epoch}
+                       for c in result.candidates},
+        "train_seconds": round(result.train_seconds, 1),
+        "unknown_threshold": result.unknown_threshold,
+        "threshold_source": result.threshold_source,
+    }
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _need_torch()
     from .train import TrainConfig, train
@@ -144,24 +192,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         loss=args.loss,
         val_split=args.val_split,
         patience=args.patience,
-        augment=args.augment,
+        augment="none" if args.augment == AUTO else args.augment,
     )
     out = args.out or Path("runs") / f"{args.arch}-s{args.seed}"
     print(
         f"training {args.arch} on {len(train_ds)} images of {len(train_ds.classes)} people -> {out}",
         file=sys.stderr,
     )
-    result = train(cfg, train_ds, out, resume=args.resume, data_source=str(args.data))
-    summary: dict[str, Any] = {
-        "run": str(out),
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "best_val_accuracy": result.best_val_accuracy,
-        "train_seconds": round(result.train_seconds, 1),
-        "unknown_threshold": result.unknown_threshold,
-        "threshold_source": result.threshold_source,
-    }
-    if result.best_val_accuracy is None:
+    if args.augment == AUTO:
+        summary = _train_auto(args, cfg, train_ds, out)
+        out = Path(summary["run"])
+    else:
+        result = train(cfg, train_ds, out, resume=args.resume, data_source=str(args.data))
+        summary = {
+            "run": str(out),
+            "augment": args.augment,
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "best_val_accuracy": result.best_val_accuracy,
+            "train_seconds": round(result.train_seconds, 1),
+            "unknown_threshold": result.unknown_threshold,
+            "threshold_source": result.threshold_source,
+        }
+    if summary["best_val_accuracy"] is None:
         print(
             "note: no validation split, so the unknown threshold was calibrated on training images and will "
             "reject many known faces; use --val-split or export --unknown-threshold",

@@ -16,6 +16,7 @@ import numpy as np
 from facestream.engines.preprocess import face_crop_128
 from facestream.errors import FacestreamError
 from facestream.fsutil import IMAGE_SUFFIXES, is_image_file
+from facestream.image_files import read_image
 
 SPLIT_POLICIES = ("none", "orl", "random")
 
@@ -52,7 +53,7 @@ def center_box(width: int, height: int, fraction: float) -> tuple[float, float, 
 
 
 def load_image_folder(root: str | Path, center_crop: float | None = None) -> FaceDataset:
-    """Read ``root/<person>/<image>``; each image goes through ``face_crop_128`` (whole image, or a centred
+    """Read ``root/<person>/<image>`` (PGM, PNG, JPEG, BMP, GIF, TIFF, WEBP, ...; grey or colour); each image goes through ``face_crop_128`` (whole image, or a centred
     square of ``center_crop`` of the shorter side). A folder that is not a dataset raises FacestreamError."""
     root = Path(root)
     if not root.exists():
@@ -66,8 +67,10 @@ def load_image_folder(root: str | Path, center_crop: float | None = None) -> Fac
     }
     per_person = {name: files for name, files in per_person.items() if files}
     if not per_person:
+        others = sorted(f.name for p in people for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        seen = f"; the person folders hold other files, e.g. {others[0]!r}" if others else ""
         raise FacestreamError(
-            f"dataset folder {root} has no person folders with images ({', '.join(IMAGE_SUFFIXES)})"
+            f"dataset folder {root} has no person folders with images ({', '.join(IMAGE_SUFFIXES)}){seen}"
         )
     if len(per_person) < 2:
         only = next(iter(per_person))
@@ -78,13 +81,7 @@ def load_image_folder(root: str | Path, center_crop: float | None = None) -> Fac
     classes = sorted(per_person)
     for label, name in enumerate(classes):
         for f in per_person[name]:
-            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-            if img is None or img.size == 0:
-                raise FacestreamError(f"cannot read image {f} (not a valid {f.suffix.lstrip('.')} file)")
-            if img.ndim == 3 and img.shape[2] == 4:
-                img = img[:, :, :3]
-            if img.dtype != np.uint8:
-                img = cv2.convertScaleAbs(img, alpha=255.0 / max(1, int(img.max())))
+            img = read_image(f)  # any format OpenCV or Pillow reads; grey or BGR uint8
             box = center_box(img.shape[1], img.shape[0], center_crop) if center_crop else None
             images.append(face_crop_128(img, box))
             labels.append(label)

@@ -1,5 +1,9 @@
 """The training loop: seedable, resumable (checkpoint every epoch), early stopping on a validation split.
 
+One run of one configuration; choosing the configuration (augmentation level, epochs) on validation is
+``protocol.train_with_validation``. The best epoch is the highest validation accuracy, ties broken by the
+lower validation cross-entropy (with 40 validation images accuracy moves in 2.5% steps and ties are common).
+
 Runs are reproducible: each epoch's shuffling, augmentation and dropout draw from RNGs seeded by
 (seed, epoch), so a resumed run continues exactly where an uninterrupted one would be.
 """
@@ -43,6 +47,7 @@ class TrainConfig:
     patience: int = 10  # epochs without validation improvement before stopping; 0 = never stop early
     augment: str = "strong"  # none | mild | strong (see data.make_augmenter)
     weight_decay: float = 1e-4
+    stop_epoch: int = 0  # stop after this epoch of the ``epochs``-long LR schedule (0: run it all)
 
 
 @dataclass
@@ -51,6 +56,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int
     best_val_accuracy: float | None
+    best_val_loss: float | None
     train_seconds: float
     unknown_threshold: float
     threshold_source: str
@@ -172,9 +178,24 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     return model
 
 
-def _evaluate(model: nn.Module, ds: FaceDataset) -> float:
+def _evaluate(model: nn.Module, ds: FaceDataset) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy of the softmax output) on ``ds``."""
     probs = predict_probs(model, ds.images)
-    return float((probs.argmax(axis=1) == ds.labels).mean())
+    true = probs[np.arange(len(ds.labels)), ds.labels]
+    loss = float(-np.log(np.clip(true, 1e-12, 1.0)).mean())
+    return float((probs.argmax(axis=1) == ds.labels).mean()), loss
+
+
+def annotate_checkpoints(out_dir: str | Path, **fields: Any) -> None:
+    """Add ``fields`` to the run's best.pt and last.pt (what the protocol learnt after the run)."""
+    for name in (CHECKPOINT_BEST, CHECKPOINT_LAST):
+        path = Path(out_dir) / name
+        if not path.is_file():
+            continue
+        ck = load_checkpoint(path)
+        ck.pop("path", None)
+        ck.update(fields)
+        _save(ck, path)
 
 
 def train(
@@ -185,8 +206,10 @@ def train(
     progress: ProgressBar | None = None,
     data_source: str = "",
     device: str = "cpu",
+    val: FaceDataset | None = None,
 ) -> TrainResult:
     """Train ``cfg.arch`` on ``data`` writing last.pt / best.pt into ``out_dir``; ``resume`` continues a run.
+    ``val`` is the validation set (default: ``cfg.val_split`` of ``data``, stratified, seeded by cfg.seed).
     ``device`` ("cpu", "cuda") is where the model trains; checkpoints always hold CPU tensors."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,13 +224,17 @@ def train(
                 f"checkpoint {resume} was trained on other classes than {data_source or 'this data'}"
             )
         saved = state["config"]
-        cfg = TrainConfig(**{**saved, "epochs": cfg.epochs, "patience": cfg.patience})
+        cfg = TrainConfig(
+            **{**saved, "epochs": cfg.epochs, "patience": cfg.patience, "stop_epoch": cfg.stop_epoch}
+        )
     if cfg.loss not in LOSSES:
         raise FacestreamError(f"unknown loss {cfg.loss!r} (choose from: {', '.join(LOSSES)})")
     if cfg.epochs < 1 or cfg.batch_size < 2:
         raise FacestreamError("--epochs must be >= 1 and --batch-size >= 2")
 
-    if cfg.val_split > 0:
+    if val is not None:
+        train_ds, val_ds = data, val
+    elif cfg.val_split > 0:
         tr_idx, val_idx = split_stratified(data, cfg.val_split, cfg.seed)
         train_ds, val_ds = data.subset(tr_idx), data.subset(val_idx)
     else:
@@ -217,11 +244,13 @@ def train(
     model = build_model(cfg.arch, len(data.classes)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, best_acc, best_epoch, stale, history, elapsed = 0, -1.0, 0, 0, [], 0.0
+    best_loss = math.inf
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_acc, best_epoch = state["epoch"], state["best_val_accuracy"], state["best_epoch"]
         stale, history, elapsed = state["stale_epochs"], state["history"], state["train_seconds"]
+        best_loss = state.get("best_val_loss", math.inf)
     augment = make_augmenter(cfg.augment)
 
     def checkpoint(epoch: int) -> dict[str, Any]:
@@ -234,6 +263,7 @@ def train(
             "epoch": epoch,
             "best_val_accuracy": best_acc,
             "best_epoch": best_epoch,
+            "best_val_loss": best_loss,
             "stale_epochs": stale,
             "history": history,
             "train_seconds": elapsed,
@@ -242,7 +272,8 @@ def train(
 
     n = len(train_ds)
     epoch = start_epoch
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+    last_epoch = min(cfg.stop_epoch, cfg.epochs) if cfg.stop_epoch > 0 else cfg.epochs
+    for epoch in range(start_epoch + 1, last_epoch + 1):
         if cfg.patience and val_ds is not None and stale >= cfg.patience:
             epoch -= 1
             break
@@ -273,15 +304,17 @@ def train(
             progress.step(epoch, cfg.epochs, b, len(batches), total_loss / seen)
         stats: dict[str, Any] = {"loss": total_loss / seen, "train_acc": correct / seen}
         if val_ds is not None:
-            stats["val_acc"] = _evaluate(model, val_ds)
-            improved = stats["val_acc"] > best_acc
+            stats["val_acc"], stats["val_loss"] = _evaluate(model, val_ds)
+            improved = stats["val_acc"] > best_acc or (
+                stats["val_acc"] == best_acc and stats["val_loss"] < best_loss
+            )
         else:
             improved = True
         elapsed += time.perf_counter() - t0
         stats["seconds"] = time.perf_counter() - t0
         history.append({"epoch": epoch, **stats})
         if improved:
-            best_acc = stats.get("val_acc", best_acc)
+            best_acc, best_loss = stats.get("val_acc", best_acc), stats.get("val_loss", best_loss)
             best_epoch, stale = epoch, 0
             _save(checkpoint(epoch), out_dir / CHECKPOINT_BEST)
         else:
@@ -294,16 +327,13 @@ def train(
     calib = val_ds if val_ds is not None else train_ds
     source = "validation split" if val_ds is not None else "training images (no validation split; optimistic)"
     threshold = calibrate_unknown_threshold(predict_probs(model, calib.images), calib.labels)
-    for name in (CHECKPOINT_BEST, CHECKPOINT_LAST):
-        ck = load_checkpoint(out_dir / name)
-        ck.pop("path", None)
-        ck["unknown_threshold"], ck["threshold_source"] = threshold, source
-        _save(ck, out_dir / name)
+    annotate_checkpoints(out_dir, unknown_threshold=threshold, threshold_source=source)
     return TrainResult(
         out_dir=out_dir,
         epochs_run=epoch,
         best_epoch=best_epoch,
         best_val_accuracy=best_acc if val_ds is not None else None,
+        best_val_loss=best_loss if val_ds is not None else None,
         train_seconds=elapsed,
         unknown_threshold=threshold,
         threshold_source=source,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from facestream.errors import FacestreamError
+from facestream.image_files import decode_with_pillow
 
 from ..image_header import declared_size
 from .gallery import EnrolItem
@@ -52,7 +53,7 @@ def load_still(path: Path) -> tuple[np.ndarray, float, str]:
         raise FacestreamError(f"{path}: image too large ({declared[0]}x{declared[1]} pixels)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
-        img = _decode_with_pillow(data)
+        img = decode_with_pillow(data, MAX_PHOTO_PIXELS, colour=True)
     if img is None:
         raise FacestreamError(f"{path}: not an image facestream can read")
     if img.shape[0] * img.shape[1] > MAX_PHOTO_PIXELS:
@@ -61,23 +62,6 @@ def load_still(path: Path) -> tuple[np.ndarray, float, str]:
     if scale < 1:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(img[:, :, ::-1]), scale, hashlib.sha256(data).hexdigest()
-
-
-def _decode_with_pillow(data: bytes) -> np.ndarray | None:
-    """GIF, and whatever else OpenCV does not read, through Pillow when it is installed (BGR uint8)."""
-    try:
-        import io
-
-        from PIL import Image
-    except ImportError:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PHOTO_PIXELS:
-                return None
-            return np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
-    except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
-        return None
 
 
 class PhotoEnroller:

@@ -34,14 +34,28 @@ def tiny_dataset() -> FaceDataset:
     return FaceDataset(images, labels, names, [Path(f"{names[c]}/{i}.png") for i, c in enumerate(labels)])
 
 
-def write_image_folder(root: Path, classes: int = 3, per_class: int = 10, ext: str = ".png") -> Path:
+PILLOW_WRITES = (".gif", ".tif", ".tiff", ".webp")  # written with Pillow: OpenCV cannot write them all
+
+
+def write_image_folder(
+    root: Path, classes: int = 3, per_class: int = 10, ext: str = ".png", colour: bool = False
+) -> Path:
+    """``root/person<c>/<i><ext>``; ``colour`` writes RGB images (the face block tinted) instead of grey."""
     images, labels = synthetic_images(classes, per_class)
     counters = [0] * classes
     for img, c in zip(images, labels, strict=True):
         counters[c] += 1
         folder = root / f"person{c}"
         folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{counters[c]}{ext}"), (img * 255).astype(np.uint8))
+        grey = (img * 255).astype(np.uint8)
+        pixels = np.stack([grey, grey // 2 + 60, grey], axis=2) if colour else grey
+        path = folder / f"{counters[c]}{ext}"
+        if ext in PILLOW_WRITES:
+            from PIL import Image
+
+            Image.fromarray(pixels).save(path)
+        else:
+            assert cv2.imwrite(str(path), pixels[:, :, ::-1] if colour else pixels), path
     return root
 
 

@@ -1,0 +1,184 @@
+"""The training protocol behind ``facestream train``'s defaults: choose on validation, never on test.
+
+1. Hold out ``cfg.val_split`` of the *training* images, stratified per person and seeded by ``cfg.seed``
+   (ORL 5/5: one of each person's five training images).
+2. Train one run per candidate augmentation level on the rest, up to ``cfg.epochs`` with early stopping
+   (``cfg.patience``); each run's best epoch is its highest validation accuracy (ties: lower validation loss).
+3. The candidate with the best validation accuracy (ties: lower validation loss, then the earlier candidate,
+   i.e. less augmentation) wins, with its best epoch.
+4. ``final="retrain"`` (default): train again on all training images (validation images included) with the
+   chosen level, the same ``cfg.epochs``-long LR schedule, stopping at the chosen epoch; that last epoch is the
+   model. ``final="best-val"``: keep the chosen run's best-on-validation checkpoint (trained without the
+   validation images).
+
+The test split never enters here: the caller scores the returned model once. The unknown threshold is
+calibrated on the validation images by the chosen selection run (the retrained model has seen them, so its
+own would be optimistic) and written into the final checkpoints with its source.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facestream.errors import FacestreamError
+from facestream.fsutil import atomic_write
+
+from .data import AUGMENT_LEVELS, FaceDataset, split_stratified
+
+if TYPE_CHECKING:  # torch is imported by train_with_validation only, so the CLI can name these without it
+    from .train import ProgressBar, TrainConfig
+
+AUTO = "auto"  # --augment auto: choose the level on validation
+DEFAULT_CANDIDATES = ("none", "pose", "strong")
+FINALS = ("retrain", "best-val")
+SELECT_DIR = "select"
+PROTOCOL_FILE = "protocol.json"
+
+
+@dataclass
+class CandidateResult:
+    augment: str
+    best_epoch: int
+    epochs_run: int
+    val_accuracy: float
+    val_loss: float
+    train_seconds: float
+
+
+@dataclass
+class ProtocolResult:
+    out_dir: Path
+    augment: str
+    epochs: int
+    final: str
+    val_files: list[str]
+    candidates: list[CandidateResult]
+    train_seconds: float
+    unknown_threshold: float
+    threshold_source: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "augment": self.augment,
+            "epochs": self.epochs,
+            "final": self.final,
+            "val_files": self.val_files,
+            "candidates": [asdict(c) for c in self.candidates],
+        }
+
+
+def parse_candidates(text: str) -> tuple[str, ...]:
+    levels = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [lv for lv in levels if lv not in AUGMENT_LEVELS]
+    if bad or not levels:
+        raise FacestreamError(
+            f"unknown augmentation candidate(s) {', '.join(bad) or '(none given)'} "
+            f"(choose from: {', '.join(AUGMENT_LEVELS)})"
+        )
+    return levels
+
+
+def _pick(results: list[CandidateResult]) -> CandidateResult:
+    best = results[0]
+    for r in results[1:]:  # strictly better only: ties keep the earlier (less augmented) candidate
+        if (r.val_accuracy, -r.val_loss) > (best.val_accuracy, -best.val_loss):
+            best = r
+    return best
+
+
+def train_with_validation(
+    cfg: TrainConfig,
+    data: FaceDataset,
+    out_dir: str | Path,
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES,
+    final: str = "retrain",
+    resume: bool = False,
+    progress: ProgressBar | None = None,
+    data_source: str = "",
+    device: str = "cpu",
+    log=None,
+) -> ProtocolResult:
+    """Choose the augmentation level and the epoch on a validation split of ``data``, then produce the final
+    model in ``out_dir`` (see the module docstring). ``resume`` continues the runs already in ``out_dir``."""
+    from .train import CHECKPOINT_BEST, CHECKPOINT_LAST, annotate_checkpoints, load_checkpoint, train
+
+    if final not in FINALS:
+        raise FacestreamError(f"unknown final model {final!r} (choose from: {', '.join(FINALS)})")
+    if not 0.0 < cfg.val_split < 1.0:
+        raise FacestreamError(
+            "--augment auto chooses on a validation split: give --val-split between 0 and 1, or a fixed --augment"
+        )
+    out_dir = Path(out_dir)
+    fit_idx, val_idx = split_stratified(data, cfg.val_split, cfg.seed)
+    fit, val = data.subset(fit_idx), data.subset(val_idx)
+    if len(val) == 0:
+        raise FacestreamError("the validation split is empty: every person needs two or more training images")
+    log = log or (lambda _msg: None)
+    results = []
+    for level in candidates:
+        run = out_dir / SELECT_DIR / level
+        log(f"candidate augment={level}: {len(fit)} images, validation {len(val)}")
+        r = train(
+            replace(cfg, augment=level, stop_epoch=0),
+            fit,
+            run,
+            resume=run if resume and (run / CHECKPOINT_LAST).is_file() else None,
+            progress=progress,
+            data_source=data_source,
+            device=device,
+            val=val,
+        )
+        results.append(
+            CandidateResult(level, r.best_epoch, r.epochs_run, r.best_val_accuracy, r.best_val_loss, r.train_seconds)
+        )
+        log(f"candidate augment={level}: best epoch {r.best_epoch}, val accuracy {r.best_val_accuracy:.4f}")
+    chosen = _pick(results)
+    chosen_run = out_dir / SELECT_DIR / chosen.augment
+    calibrated = load_checkpoint(chosen_run / CHECKPOINT_BEST)
+    threshold = calibrated["unknown_threshold"]
+    source = f"validation split ({len(val)} images, augment={chosen.augment} selection run)"
+    seconds = sum(r.train_seconds for r in results)
+    if final == "retrain":
+        log(f"final: retrain on all {len(data)} images, augment={chosen.augment}, {chosen.best_epoch} epochs")
+        r = train(
+            replace(cfg, augment=chosen.augment, val_split=0.0, stop_epoch=chosen.best_epoch),
+            data,
+            out_dir,
+            resume=out_dir if resume and (out_dir / CHECKPOINT_LAST).is_file() else None,
+            progress=progress,
+            data_source=data_source,
+            device=device,
+        )
+        seconds += r.train_seconds
+        history = r.history
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT_BEST, CHECKPOINT_LAST):
+            shutil.copyfile(chosen_run / CHECKPOINT_BEST, out_dir / name)
+        history = calibrated["history"]
+    result = ProtocolResult(
+        out_dir,
+        chosen.augment,
+        chosen.best_epoch,
+        final,
+        [str(f) for f in val.files],
+        results,
+        seconds,
+        threshold,
+        source,
+        history,
+    )
+    annotate_checkpoints(
+        out_dir,
+        unknown_threshold=threshold,
+        threshold_source=source,
+        best_val_accuracy=chosen.val_accuracy,
+        protocol=result.summary(),
+    )
+    atomic_write(out_dir / PROTOCOL_FILE, json.dumps(result.summary(), indent=2))
+    return result

@@ -1,0 +1,109 @@
+"""The default training protocol: augmentation and epochs chosen on a validation split, then retrained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from facestream.engines.training.data import apply_split, load_image_folder  # noqa: E402
+from facestream.engines.training.protocol import (  # noqa: E402
+    PROTOCOL_FILE,
+    CandidateResult,
+    _pick,
+    parse_candidates,
+    train_with_validation,
+)
+from facestream.engines.training.train import ProgressBar, TrainConfig, load_checkpoint, train  # noqa: E402
+from facestream.errors import FacestreamError  # noqa: E402
+from facestream.pipeline.cli import main  # noqa: E402
+
+
+def quiet() -> ProgressBar:
+    import io
+
+    return ProgressBar(io.StringIO())
+
+
+def cfg(**kw) -> TrainConfig:
+    base = {"arch": "seed-attention", "epochs": 3, "batch_size": 8, "val_split": 0.25, "patience": 0}
+    return TrainConfig(**{**base, **kw})
+
+
+def test_chooses_the_best_candidate_on_validation_and_retrains_on_everything(tiny_dataset, tmp_path):
+    res = train_with_validation(cfg(), tiny_dataset, tmp_path, ("none", "pose"), progress=quiet())
+    by_level = {c.augment: c for c in res.candidates}
+    assert set(by_level) == {"none", "pose"}
+    best = max(res.candidates, key=lambda c: (c.val_accuracy, -c.val_loss))
+    assert res.augment == best.augment and res.epochs == best.best_epoch
+    assert len(res.val_files) == 6  # 2 of each person's 8 images
+
+    final = load_checkpoint(tmp_path)
+    assert final["config"]["augment"] == res.augment and final["config"]["stop_epoch"] == res.epochs
+    assert final["config"]["val_split"] == 0.0 and final["epoch"] == res.epochs
+    assert final["threshold_source"].startswith("validation split (6 images")
+    saved = json.loads((tmp_path / PROTOCOL_FILE).read_text())
+    assert saved["augment"] == res.augment and final["protocol"] == saved
+    for level in ("none", "pose"):
+        sel = load_checkpoint(tmp_path / "select" / level)
+        assert sel["config"]["augment"] == level and sel["epoch"] == 3
+
+
+def test_best_val_final_keeps_the_selection_model(tiny_dataset, tmp_path):
+    res = train_with_validation(cfg(epochs=2), tiny_dataset, tmp_path, ("none",), final="best-val", progress=quiet())
+    final, chosen = load_checkpoint(tmp_path), load_checkpoint(tmp_path / "select" / "none" / "best.pt")
+    assert res.final == "best-val" and final["epoch"] == chosen["epoch"] == res.epochs
+    for k, v in chosen["state_dict"].items():
+        assert torch.equal(v, final["state_dict"][k])
+
+
+def test_ties_keep_the_earlier_less_augmented_candidate():
+    same = [CandidateResult(level, 5, 10, 0.9, 0.3, 1.0) for level in ("none", "pose", "strong")]
+    assert _pick(same).augment == "none"
+    better_loss = [*same[:2], CandidateResult("strong", 5, 10, 0.9, 0.2, 1.0)]
+    assert _pick(better_loss).augment == "strong"
+    assert _pick([*same[:1], CandidateResult("pose", 5, 10, 0.95, 0.9, 1.0)]).augment == "pose"
+
+
+def test_stopping_early_follows_the_full_schedule(tiny_dataset, tmp_path):
+    """Retraining for the chosen k epochs of an N-epoch schedule repeats the first k epochs of the N run."""
+    full = train(cfg(epochs=4, val_split=0), tiny_dataset, tmp_path / "full", progress=quiet())
+    cut = train(cfg(epochs=4, val_split=0, stop_epoch=2), tiny_dataset, tmp_path / "cut", progress=quiet())
+    assert cut.epochs_run == 2
+    assert [h["loss"] for h in cut.history] == pytest.approx([h["loss"] for h in full.history[:2]])
+
+
+def test_resume_reuses_finished_runs(tiny_dataset, tmp_path):
+    first = train_with_validation(cfg(epochs=2), tiny_dataset, tmp_path, ("none", "mild"), progress=quiet())
+    again = train_with_validation(
+        cfg(epochs=2), tiny_dataset, tmp_path, ("none", "mild"), resume=True, progress=quiet()
+    )
+    assert again.augment == first.augment and again.epochs == first.epochs
+    assert again.train_seconds == pytest.approx(first.train_seconds)  # nothing was trained again
+
+
+def test_needs_a_validation_split_and_known_levels(tiny_dataset, tmp_path):
+    with pytest.raises(FacestreamError, match="validation split"):
+        train_with_validation(cfg(val_split=0), tiny_dataset, tmp_path)
+    with pytest.raises(FacestreamError, match="unknown augmentation candidate"):
+        parse_candidates("none,heavy")
+    assert parse_candidates(" pose, none,pose") == ("pose", "none")
+
+
+def test_cli_default_is_the_protocol_and_never_sees_the_test_split(image_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--arch", "seed-attention", "--data", str(image_folder), "--split", "orl"]
+    assert main([*args, "--epochs", "2", "--augment-candidates", "none,pose", "--out", str(run)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary["candidates"]) == {"none", "pose"} and summary["augment"] in ("none", "pose")
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    _, test = apply_split(load_image_folder(image_folder), "orl")
+    val_files = set(json.loads((run / PROTOCOL_FILE).read_text())["val_files"])
+    assert len(val_files) == 3 and not val_files & {str(f) for f in test.files}
+
+    assert main([*args, "--val-split", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "chooses on a validation split" in capsys.readouterr().err
+    assert np.isfinite(summary["unknown_threshold"])
