@@ -187,3 +187,21 @@ def good_message(stage: str, seq: int) -> list:
     if it.data is not None:
         it.payload = raw_payload(it.data)
     return encode(Message(mtype, [it], sender, now))
+
+
+def lfw_split(lfw: Path) -> list[tuple[str, Path, list[Path]]]:
+    """Per LFW person: (name, the first photo that passes the enrolment gate, every other photo)."""
+    from facestream.errors import FacestreamError
+    from facestream.pipeline.recognition.enrolment import PhotoEnroller
+
+    enroller, split = PhotoEnroller(), []
+    for person in sorted(p for p in lfw.iterdir() if p.is_dir()):
+        photos = sorted(person.glob("*.jpg"))
+        for k, photo in enumerate(photos):
+            try:
+                enroller.enrol_item(photo)
+            except FacestreamError:
+                continue
+            split.append((person.name, photo, photos[:k] + photos[k + 1 :]))
+            break
+    return split

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, cli, read_results, read_summary, write_video
+from .helpers import REPO, cli, lfw_split, read_results, read_summary, write_video
 
 pytestmark = pytest.mark.slow
 LFW = REPO.parent / "shared" / "data" / "lfw_subset_10x10"
@@ -41,23 +41,13 @@ def test_run_a_video_file_streams_json_to_stdout_only_when_asked(tmp_path):
 @pytest.mark.needs_data
 @pytest.mark.skipif(not LFW.is_dir(), reason=f"LFW subset not found at {LFW} (../shared/data is absent)")
 def test_run_a_folder_of_photos_of_enrolled_people_names_them(tmp_path):
-    from facestream.errors import FacestreamError
-    from facestream.pipeline.recognition.enrolment import PhotoEnroller
-
-    enroller, probes, truth = PhotoEnroller(), tmp_path / "photos", {}
+    probes, truth = tmp_path / "photos", {}
     probes.mkdir()
-    for person in sorted(p for p in LFW.iterdir() if p.is_dir()):
-        photos = sorted(person.glob("*.jpg"))
-        for k, photo in enumerate(photos):  # the first photo that passes the enrolment gate
-            try:
-                enroller.enrol_item(photo)
-            except FacestreamError:
-                continue
-            _run(tmp_path, "gallery", "add", person.name, str(photo))
-            for other in photos[:k] + photos[k + 1 :]:
-                shutil.copy(other, probes / other.name)
-                truth[other.name] = person.name
-            break
+    for name, photo, others in lfw_split(LFW):
+        _run(tmp_path, "gallery", "add", name, str(photo))
+        for other in others:
+            shutil.copy(other, probes / other.name)
+            truth[other.name] = name
     assert len(truth) >= 80
     out = tmp_path / "out"
     stdout, stderr = _run(tmp_path, "run", str(probes), "--out", str(out))

@@ -94,25 +94,16 @@ def test_nothing_to_identify_is_a_one_line_error(tmp_path, capsys):
 @pytest.mark.needs_data
 @pytest.mark.skipif(not LFW.is_dir(), reason=f"LFW subset not found at {LFW} (../shared/data is absent)")
 def test_lfw_folder_of_enrolled_people_is_identified(tmp_path, capsys):
-    from facestream.errors import FacestreamError
-    from facestream.pipeline.recognition.enrolment import PhotoEnroller
+    from ..helpers import lfw_split
 
-    enroller = PhotoEnroller()
     known, probes, truth = tmp_path / "known", tmp_path / "probes", {}
     probes.mkdir()
-    for person in sorted(p for p in LFW.iterdir() if p.is_dir()):
-        photos = sorted(person.glob("*.jpg"))
-        for k, photo in enumerate(photos):  # the first photo that passes the enrolment gate
-            try:
-                enroller.enrol_item(photo)
-            except FacestreamError:
-                continue
-            (known / person.name).mkdir(parents=True)
-            shutil.copy(photo, known / person.name / photo.name)
-            for other in photos[:k] + photos[k + 1 :]:
-                shutil.copy(other, probes / other.name)
-                truth[other.name] = person.name
-            break
+    for name, photo, others in lfw_split(LFW):
+        (known / name).mkdir(parents=True)
+        shutil.copy(photo, known / name / photo.name)
+        for other in others:
+            shutil.copy(other, probes / other.name)
+            truth[other.name] = name
     assert len(truth) >= 80
     code, out, err = _run(capsys, probes, "--enrol-from", known)
     assert code == 0, err
