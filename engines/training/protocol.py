@@ -127,7 +127,7 @@ def train_with_validation(
             replace(cfg, augment=level, stop_epoch=0),
             fit,
             run,
-            resume=run if resume and (run / CHECKPOINT_LAST).is_file() else None,
+            resume=_resumable(run, resume),
             progress=progress,
             data_source=data_source,
             device=device,
@@ -149,7 +149,7 @@ def train_with_validation(
             replace(cfg, augment=chosen.augment, val_split=0.0, stop_epoch=chosen.best_epoch),
             data,
             out_dir,
-            resume=out_dir if resume and (out_dir / CHECKPOINT_LAST).is_file() else None,
+            resume=_resumable(out_dir, resume),
             progress=progress,
             data_source=data_source,
             device=device,
@@ -182,3 +182,10 @@ def train_with_validation(
     )
     atomic_write(out_dir / PROTOCOL_FILE, json.dumps(result.summary(), indent=2))
     return result
+
+
+def _resumable(run: Path, resume: bool) -> Path | None:
+    """``run`` when resuming and it holds a last checkpoint, else None (start that run afresh)."""
+    from .train import CHECKPOINT_LAST  # torch: imported only when training
+
+    return run if resume and (run / CHECKPOINT_LAST).is_file() else None
