@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from ..sources.config import SourceConfig
 from .inference import InferenceConfig
+from .outputs import IntegrationsConfig, WebConfig
 from .recognition import EnginesConfig, RecognitionConfig
 from .sections import (
     STAGES,
@@ -37,6 +38,7 @@ class InferenceView(Section):
     crop_dir: str = Field(default="", title="Folder for best-shot crops (= sink.out_dir/crops when sink.crops; else empty: none)")
     crops_for_unknown: bool = Field(default=True, title="Also keep crops of unknown faces (= not privacy.blur_unknown)")
     retention_days: float = Field(default=0, title="Prune gallery sightings and unknown clusters older than this (= privacy.retention_days)")
+    preview_fps: float = Field(default=0, title="Frames per second per stream sent on to the sink for the live view (= web.preview_fps when the web app is on)")
 
 
 class PipelineConfig(Section):
@@ -52,6 +54,8 @@ class PipelineConfig(Section):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", title="Log level of every stage")
 
     @model_validator(mode="before")
@@ -94,7 +98,19 @@ class PipelineConfig(Section):
             crop_dir=str(Path(self.sink.out_dir) / "crops") if self.sink.crops else "",
             crops_for_unknown=not self.privacy.blur_unknown,
             retention_days=self.privacy.retention_days,
+            preview_fps=self.preview_fps(),
         )
+
+    def preview_fps(self) -> float:
+        """Live-view frames per stream: on when the web app runs with the pipeline or its feed is configured."""
+        return self.web.preview_fps if (self.web.enabled or self.web.preview_pub) else 0.0
+
+    def preview_endpoint(self) -> str:
+        return self.web.preview_pub or f"ipc://{self.run_dir() / 'preview.ipc'}"
+
+    def events_db(self) -> Path:
+        """The sink's events store (SQLite), read by the web app and `facestream events query`."""
+        return Path(self.sink.out_dir) / "events.db"
 
     def run_dir(self) -> Path:
         if self.transport.run_dir:
