@@ -47,6 +47,7 @@ def run_stage(name: str, cfg: PipelineConfig) -> int:
     try:
         return stage.run()
     finally:
+        _end_zmq()
         try:
             if pid_file.read_text().strip() == str(os.getpid()):
                 pid_file.unlink()
@@ -68,3 +69,17 @@ def stage_process_main(name: str, cfg_json: str) -> None:
         print(f"facestream: error: {name}: {exc}", file=sys.stderr, flush=True)
         code = EXIT_UNRECOVERABLE
     sys.exit(code)
+
+
+def _end_zmq() -> None:
+    """Let libzmq finish (or give up on, after each socket's LINGER) what is still queued before Python exits.
+
+    Payloads go out zero-copy: libzmq's I/O thread reads the frame's own memory. At interpreter exit pyzmq drops
+    its references to those buffers; a message still queued then points at freed memory and libzmq aborts with
+    "Bad address (src/tcp.cpp)". Destroying the context first closes what is left open and waits for the queues.
+    """
+    import zmq
+
+    ctx = zmq.Context.instance()
+    if not ctx.closed:
+        ctx.destroy(linger=1000)

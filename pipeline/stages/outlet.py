@@ -25,6 +25,8 @@ from ..wire import MSG_BATCH, Item, Message, encode
 from .books import DropBooks
 from .heartbeat import HeartbeatSender
 
+DRAIN_LINGER_MS = 60_000  # longest a finished stage waits at exit for a connected reader to take its queue
+
 
 class Outlet:
     def __init__(self, stage: str, downstream: str, cfg: PipelineConfig, log: logging.Logger):
@@ -77,6 +79,13 @@ class Outlet:
     def close(self) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        if self.socket is not None:
+            self.poll_monitor()
+            # A stage that finished its streams (not told to stop) exits only once what it queued has reached a
+            # connected reader: over tcp the socket and kernel buffers hold many frames of a lossless file, and a
+            # short linger would throw them away while a slow reader is still on its way to them.
+            finishing = not self.stop_event.is_set() and self.connected
+            self.socket.setsockopt(zmq.LINGER, DRAIN_LINGER_MS if finishing else 500)
         for sock in (self.monitor, self.socket):
             if sock is not None:
                 sock.close()

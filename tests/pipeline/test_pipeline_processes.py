@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import msgpack
@@ -65,7 +66,12 @@ def test_same_video_over_tcp_with_separately_started_stages(tmp_path):
              for name in ("sink", "inference", "preprocess", "capture")}
     try:
         for name in ("sink", "inference", "preprocess", "capture"):
-            assert procs[name].wait(180) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+            try:
+                code = procs[name].wait(180)
+            except subprocess.TimeoutExpired:
+                code = "still running after 180 s"
+            logs = "\n".join(f"--- {n}.log\n" + (tmp_path / f"{n}.log").read_text()[-1500:] for n in procs)
+            assert code == 0, f"{name}: {code}\n{logs}"
     finally:
         for p in procs.values():
             kill_tree(p)
