@@ -44,6 +44,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("config", RUN, "print the effective config (defaults, file, env overrides)"),
     Command("gallery", "facestream.pipeline.commands.gallery", "manage known people, negative feedback and unknown faces"),
     Command("keys", "facestream.pipeline.commands.keys", "ZeroMQ CURVE keys for encrypted, authenticated links"),
+    Command("events", "facestream.pipeline.commands.events", "query the events the sink stored (CSV or JSON)"),
     Command("identify", "facestream.pipeline.commands.identify",
             "name the faces in photos, folders or globs (one row per face)"),
     Command("models", "facestream.engines.commands.models_cmd", "manage the model store (import dlib's face models, list)"),

@@ -102,14 +102,19 @@ class EventsStore:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+        self.check_version()  # before a writer touches it: never stamp a newer store with our version
+        if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.commit()
         self.db.row_factory = sqlite3.Row
+
+    def check_version(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
+            self.db.close()
             raise FacestreamError(f"events store {self.path} has schema {version}, newer than this facestream "
                                   f"({SCHEMA_VERSION}): upgrade facestream")
 
@@ -163,6 +168,11 @@ class EventsStore:
         cur = self.db.execute("DELETE FROM events WHERE ts_ns < ?", (ts_ns,))
         self.db.commit()
         return cur.rowcount
+
+    def frames_of(self, name: str) -> list[str]:
+        """The event frames (relative to out_dir) of the rows :meth:`forget_person` would remove."""
+        return [r[0] for r in self.db.execute("SELECT frame FROM events WHERE (person = ? OR identity = ?) "
+                                              "AND frame IS NOT NULL", (name, name))]
 
     def forget_person(self, name: str) -> int:
         """``gallery forget``: the person's events go (their rows name them)."""

@@ -56,6 +56,9 @@ SINK_EVENTS = Counter("facestream_sink_events_written_total", "Records written b
 SINK_WRITE_ERRORS = Counter(
     "facestream_sink_write_errors_total", "Records the sink could not write (disk full, bad path)", ["reason"]
 )
+PREVIEW_FRAMES = Counter(
+    "facestream_preview_frames_total", "Annotated JPEG frames the sink published for the live view", ["stream"]
+)
 BUILD_INFO = Info("facestream_build", "facestream version")
 
 

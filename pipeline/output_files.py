@@ -8,10 +8,12 @@ never sees half a file; the sink notices the new file (its writer compares inode
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from facestream.errors import FacestreamError
 from facestream.fsutil import atomic_open
 
 RESULTS = "results.jsonl"
@@ -102,6 +104,32 @@ def forget_name_in_outputs(out_dir: Path, name: str) -> tuple[int, int]:
         n = rewrite_lines(path, lambda r: redact_name(r, name))
         files, lines = files + bool(n), lines + n
     return files, lines
+
+
+def forget_name_in_store(out_dir: Path, name: str, events_db: Path | None = None) -> tuple[int, int]:
+    """Delete the events naming ``name`` from the events store under ``out_dir`` (when there is one) and their
+    frame files: (events deleted, frames deleted)."""
+    from .events_store import EventsStore
+
+    path = events_db or out_dir / "events.db"
+    if not path.is_file():
+        return 0, 0
+    try:
+        store = EventsStore(path)
+        try:
+            frames = store.frames_of(name)
+            events = store.forget_person(name)
+        finally:
+            store.close()
+    except sqlite3.Error as exc:
+        raise FacestreamError(f"cannot forget {name} in the events store {path}: {exc}") from None
+    gone = 0
+    for rel in frames:
+        p = out_dir / rel
+        if p.parent.name == "frames" and p.is_file():  # only the sink's frame files, whatever a row says
+            p.unlink()
+            gone += 1
+    return events, gone
 
 
 def drop_results_before(path: Path, cutoff_ns: int) -> int:

@@ -14,6 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# Events whose frame the sink keeps (out_dir/frames/EVENT_ID.jpg): inference always forwards their pixels
+# while the live view is on.
+EVENT_FRAME_KINDS = ("identified", "identity_changed")
 MAX_JPEG_BYTES = 8 << 20
 MAX_HEADER_BYTES = 64 << 10
 _JPEG_MAGIC = b"\xff\xd8"

@@ -184,10 +184,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
     print(f"forgot {args.name}: embeddings, sightings and {len(deleted)} crop file(s) deleted")
     out_dir = getattr(args, "out_dir", None)
     if out_dir is not None and Path(out_dir).is_dir():
-        from facestream.pipeline.output_files import forget_name_in_outputs
+        from facestream.pipeline.output_files import forget_name_in_outputs, forget_name_in_store
 
         files, lines = forget_name_in_outputs(Path(out_dir), args.name)
         print(f"redacted {args.name} from {lines} line(s) in {files} file(s) under {out_dir}")
+        events, frames = forget_name_in_store(Path(out_dir), args.name)
+        print(f"deleted {events} event(s) and {frames} event frame(s) of {args.name} from the events store")
     else:
         print(f"no output folder at {out_dir}: nothing redacted (pass --out-dir or --config)")
     return 0

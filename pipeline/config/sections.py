@@ -81,10 +81,10 @@ class SinkConfig(Section):
 
 
 class PrivacyConfig(Section):
-    blur_unknown: bool = Field(default=False, title="Blur every face not in the gallery in video and image outputs")
+    blur_unknown: bool = Field(default=False, title="Blur every face not in the gallery in video, live-view and image outputs")
     retention_days: float = Field(
-        default=0, ge=0, title="Delete what is older than this: crops, event files, videos, results.jsonl lines, "
-        "and the gallery's sightings and unknown clusters; 0 = keep")
+        default=0, ge=0, title="Delete what is older than this: crops, event frames, event files, stored events "
+        "(events.db), videos, results.jsonl lines, and the gallery's sightings and unknown clusters; 0 = keep")
 
 
 class MetricsConfig(Section):

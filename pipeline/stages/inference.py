@@ -1,7 +1,9 @@
 """Inference stage: face detection (and, when enabled, alignment, embedding and recognition) per batch.
 
 Detection runs on the detector-sized RGB frame from preprocess; boxes are mapped back to source pixels
-(``meta.scale``). The frame is forwarded to the sink only when the sink writes video.
+(``meta.scale``). The frame's pixels go on to the sink when the sink writes video (every frame) or for the
+live view: at most ``web.preview_fps`` frames per second per stream, plus every frame that carries an
+identification (the sink keeps that frame with the event).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 
 from .. import metrics as m
 from ..config import PipelineConfig
+from ..preview import EVENT_FRAME_KINDS
 from ..wire import MSG_BATCH, MSG_RESULT, Item
 from .base import Stage
 from .face_work import FaceWork
@@ -27,6 +30,8 @@ class InferenceStage(Stage):
         view = cfg.inference_view()
         self.batch_size = max(1, view.batch_size)
         self.forward_frames = view.forward_frames
+        self.preview_period = 1.0 / view.preview_fps if view.preview_fps > 0 else None
+        self.preview_last: dict[str, float] = {}
         self.batch_timeout_s = 0.0
         self.work: FaceWork | None = None
         self.gallery_retention = None
@@ -64,8 +69,23 @@ class InferenceStage(Stage):
         for it, (faces, events) in zip(ok, results, strict=True):
             it.meta.faces, it.meta.events = faces, events
             m.FACES_DETECTED.labels(it.stream).inc(len(faces))
-            self.outlet.attach(it, it.data if self.forward_frames else None)
+            self.outlet.attach(it, it.data if self.wants_pixels(it.stream, events) else None)
         self.outlet.send_items(MSG_RESULT, ok)
+
+    def wants_pixels(self, stream: str, events: list) -> bool:
+        """Whether the sink gets this frame's pixels: for its video, or for the live view (rate-limited per
+        stream on this stage's clock) and the frames of identifications."""
+        if self.forward_frames:
+            return True
+        if self.preview_period is None:
+            return False
+        if any(e.kind in EVENT_FRAME_KINDS for e in events):
+            return True
+        now = time.monotonic()
+        if now - self.preview_last.get(stream, -1e9) < self.preview_period:
+            return False
+        self.preview_last[stream] = now
+        return True
 
     def stream_ended(self, item: Item) -> None:
         """The stream's open tracks end with it: their 'ended' events travel on the end of stream."""

@@ -1,5 +1,9 @@
 """Sink stage: one JSON line per frame result (file, stdout, ZeroMQ PUB), track events, annotated MP4.
 
+Each new track event goes to the daily ``events/DAY.jsonl``, the events store (``events.db``, with the frame
+of an identification: preview_out.py) and the integrations (MQTT, webhooks: pipeline.integrations). The live
+view's frames go out on their own PUB (preview_out.py).
+
 It also does the books: for every stream it counts results, drops (by stage and reason, carried in the
 items) and frames lost in flight, and writes them to ``out_dir/summary.json`` at end of stream. A write
 that fails (disk full, unwritable path) is counted and logged once; the pipeline keeps running.
@@ -23,14 +27,18 @@ from facestream.fsutil import atomic_write
 
 from .. import metrics as m
 from ..config import PipelineConfig
+from ..integrations import EventFanout, build_fanout
+from ..preview import EVENT_FRAME_KINDS
 from ..records import EventRecord
 from ..transport import open_publisher
 from ..wire import MSG_RESULT, Item
 from .annotate import VideoWriters
 from .base import Stage
 from .outlet import Outlet
+from .preview_out import Annotated, PreviewOut
 from .progress import ProgressReporter
 from .retention import RetentionSweeper
+from .sink_store import StoreWriter
 
 
 @dataclass
@@ -124,13 +132,19 @@ class SinkStage(Stage):
         self.events: SafeWriter | None = None
         self.pub: zmq.Socket | None = None
         self.video = VideoWriters(self.out, sc.video_fps, cfg.privacy.blur_unknown, self.log) if sc.video else None
-        self.retention = RetentionSweeper(self.out, cfg.privacy.retention_days, self.log)
+        self.retention = RetentionSweeper(self.out, cfg.privacy.retention_days, self.log,
+                                          events_db=cfg.events_db())
         self.progress = ProgressReporter(sc.progress_interval_s) if sc.progress_interval_s > 0 else None
+        self.store = StoreWriter(cfg.events_db(), self.log)
+        self.preview = PreviewOut(cfg, self.out, self.log)
+        self.fanout: EventFanout | None = None
 
     def setup(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.cfg.sink.pub:
             self.pub = open_publisher(zmq.Context.instance(), self.cfg)
+        self.preview.open(zmq.Context.instance())
+        self.fanout = build_fanout(self.cfg, self.log)
 
     def account(self, it: Item) -> StreamBooks:
         b = self.books[it.stream]
@@ -157,6 +171,7 @@ class SinkStage(Stage):
             b.last_seq = it.seq
             b.max_seq = max(b.max_seq, it.seq)
             b.results += 1
+            self.preview.result(it.stream)
             self.emit(it)
             if self.progress is not None:
                 self.progress.result(it.stream, it.meta)
@@ -178,8 +193,9 @@ class SinkStage(Stage):
         }
         if it.meta.file is not None:  # a still's file name (image folders)
             record["file"] = it.meta.file
+        view = self.preview.view(it)
         if it.meta.events:
-            record["events"] = [self.store_event(e) for e in it.meta.events]
+            record["events"] = [self.store_event(e, view) for e in it.meta.events]
         line = json.dumps(record, separators=(",", ":"), default=_json_default)
         if self.results is not None:
             self.results.write(line)
@@ -196,10 +212,12 @@ class SinkStage(Stage):
                 m.SINK_WRITE_ERRORS.labels("pub_full").inc()
         if self.video is not None and it.data is not None:
             self.video.write(it.stream, it.data, it.meta.faces or [], 1.0 if it.meta.scale is None else it.meta.scale)
+        self.preview.publish(view, sum(self.books[it.stream].dropped.values()))
 
-    def store_event(self, record: EventRecord) -> dict[str, Any]:
+    def store_event(self, record: EventRecord, view: Annotated | None = None) -> dict[str, Any]:
         """Write an event once (ids are deterministic, so a replay does not duplicate it). Best shots are
-        written by inference's recognizer (``best_shot_path``); events carry no pixels."""
+        written by inference's recognizer (``best_shot_path``); events carry no pixels, but an identification
+        arrives with its frame's (``view``) when the live view is on or the sink writes video."""
         event = record.to_meta()
         eid = record.event_id
         if eid in self.events_seen:
@@ -213,6 +231,13 @@ class SinkStage(Stage):
                 self.events.close()
             self.events = SafeWriter(self.out / "events" / f"{day}.jsonl", "event", self.log)
         self.events.write(json.dumps(event, separators=(",", ":"), default=_json_default))
+        frame = self.preview.save_event_frame(view, eid) if view is not None and record.kind in EVENT_FRAME_KINDS \
+            else None
+        if self.store.add(event, frame=frame) is not False and self.fanout is not None:  # False: stored before
+            try:
+                self.fanout.publish(event)
+            except Exception as exc:  # an integration's bug must not stop the sink
+                self.rlog.warning("fanout", "sink: an integration failed on event %s: %s", eid, exc)
         return event
 
     def on_eos(self, item: Item) -> None:
@@ -262,6 +287,10 @@ class SinkStage(Stage):
             self.video.close_all()
         if self.pub is not None:
             self.pub.close(0)
+        self.preview.close()
+        self.store.close()
+        if self.fanout is not None:
+            self.fanout.close()
 
 
 def _is_rgb(data: object) -> bool:
