@@ -56,6 +56,25 @@ SINK_EVENTS = Counter("facestream_sink_events_written_total", "Records written b
 SINK_WRITE_ERRORS = Counter(
     "facestream_sink_write_errors_total", "Records the sink could not write (disk full, bad path)", ["reason"]
 )
+INTEGRATION_SENT = Counter(
+    "facestream_integration_sent_total", "Messages an integration delivered (MQTT: acknowledged; webhook: 2xx)",
+    ["integration"],
+)
+INTEGRATION_DROPPED = Counter(
+    "facestream_integration_dropped_total",
+    "Messages an integration gave up on, by reason (webhooks: each one is in the dead-letter file)",
+    ["integration", "reason"],
+)
+INTEGRATION_RETRIES = Counter(
+    "facestream_integration_retries_total", "Webhook deliveries retried after a failed attempt", ["integration"]
+)
+INTEGRATION_UP = Gauge(
+    "facestream_integration_up", "1 while an integration's peer is reachable (MQTT connected, last POST ok)",
+    ["integration"],
+)
+INTEGRATION_QUEUED = Gauge(
+    "facestream_integration_queued", "Messages waiting in an integration's bounded queue", ["integration"]
+)
 BUILD_INFO = Info("facestream_build", "facestream version")
 
 

@@ -23,6 +23,7 @@ from facestream.fsutil import atomic_write
 
 from .. import metrics as m
 from ..config import PipelineConfig
+from ..integrations import build_fanout
 from ..records import EventRecord
 from ..transport import open_publisher
 from ..wire import MSG_RESULT, Item
@@ -126,6 +127,7 @@ class SinkStage(Stage):
         self.video = VideoWriters(self.out, sc.video_fps, cfg.privacy.blur_unknown, self.log) if sc.video else None
         self.retention = RetentionSweeper(self.out, cfg.privacy.retention_days, self.log)
         self.progress = ProgressReporter(sc.progress_interval_s) if sc.progress_interval_s > 0 else None
+        self.fanout = build_fanout(cfg, self.log)  # MQTT, webhooks: each new event, never blocking
 
     def setup(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -213,6 +215,7 @@ class SinkStage(Stage):
                 self.events.close()
             self.events = SafeWriter(self.out / "events" / f"{day}.jsonl", "event", self.log)
         self.events.write(json.dumps(event, separators=(",", ":"), default=_json_default))
+        self.fanout.publish(event)
         return event
 
     def on_eos(self, item: Item) -> None:
@@ -262,6 +265,7 @@ class SinkStage(Stage):
             self.video.close_all()
         if self.pub is not None:
             self.pub.close(0)
+        self.fanout.close()
 
 
 def _is_rgb(data: object) -> bool:
