@@ -6,6 +6,8 @@ from pydantic import Field, field_validator
 
 from .sections import Section
 
+EVENT_KINDS = ("track_started", "identified", "identity_changed", "track_ended")  # recognition.events.EventKind
+
 
 class WebConfig(Section):
     """`facestream web`: live view, events, face library, status and the HTTP API under /api/."""
@@ -70,6 +72,14 @@ class WebhookConfig(Section):
     def _url(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"webhook url {v!r} must start with http:// or https://")
+        return v
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        unknown = [k for k in v if k not in EVENT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(EVENT_KINDS)}")
         return v
 
 
