@@ -1,9 +1,11 @@
-"""The monitoring assets against a real pipeline: `facestream run` on the demo clip, scraped by a real Prometheus
-started from deploy/prometheus/prometheus.yml (only the target addresses changed to this run's free ports).
+"""The monitoring assets against a real pipeline: `facestream run` on the looping demo clip plus a camera that never
+answers, scraped by a real Prometheus started from deploy/prometheus/prometheus.yml (only the target addresses
+changed to this run's free ports).
 
 Proves what the static checks cannot: the four stages answer, `honor_labels` gives process metrics a `stage` label
-without renaming the series' own one, the dashboard's queries return data for the metrics the pipeline exports
-today, and the image health check accepts real stage endpoints.
+without renaming the series' own one, EVERY panel target and template query of the dashboard returns data (with
+$stream as All and as each stream), the image health check accepts real stage endpoints, and the alerts fire for a
+camera that never opened, a stage that stops answering and a stage the supervisor restarted, and for nothing else.
 """
 
 from __future__ import annotations
@@ -137,10 +139,15 @@ def _stop(proc: subprocess.Popen, timeout_s: float) -> int:
 @pytest.fixture
 def pipeline_and_prometheus(tmp_path):
     pytest.importorskip("facestream.pipeline.config", reason="pipeline not importable")
-    *stage_ports, prom_port = _free_ports(5)
+    *stage_ports, prom_port, closed_port = _free_ports(6)
     ports = dict(zip(STAGES, stage_ports, strict=True))
     config = {
-        "sources": [{"id": "demo", "uri": "demo", "loop": True, "max_fps": 10, "policy": "latest"}],
+        "sources": [
+            {"id": "demo", "uri": "demo", "loop": True, "max_fps": 10, "policy": "latest"},
+            # a camera that never answers (nothing listens on the port): real reconnects, a real CameraDown
+            {"id": "cam-down", "uri": f"rtsp://127.0.0.1:{closed_port}/none", "open_timeout_s": 1,
+             "read_timeout_s": 1, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+        ],
         "transport": {"run_dir": str(tmp_path / "run")},
         "inference": {"gallery": str(tmp_path / "gallery.db"), "models_dir": str(tmp_path / "models")},
         "sink": {"out_dir": str(tmp_path / "out")},
@@ -208,16 +215,20 @@ def test_real_stages_scraped_with_stage_labels_and_dashboard_queries_return_data
     assert not failures, "dashboard queries without data:\n" + "\n".join(failures)
     assert len(panels) >= 40 and templates, "the dashboard lost its queries"
     streams = _api(prom_port, "/api/v1/label/stream/values", {"match[]": "facestream_source_frames_total"})
-    assert "demo" in streams, streams  # so the panels were also checked with $stream = one real stream
+    assert set(streams) == {"demo", "cam-down"}, streams  # the panels were checked with each as $stream
 
     health = subprocess.run(
         [sys.executable, str(DEPLOY / "docker" / "healthcheck.py")], capture_output=True, text=True, timeout=30,
         env={"FACESTREAM_HEALTH_PORTS": " ".join(str(p) for p in ctx["ports"].values())})
     assert health.returncode == 0, health.stderr
 
+    # The camera that never opened is down from the start (source_up exists at 0) and keeps reconnecting.
+    _wait_for(prom_port, 'increase(facestream_source_reconnects_total{stream="cam-down"}[30s]) > 0', 30, procs)
+    _wait_for(prom_port, 'ALERTS{alertname="FacestreamCameraDown", alertstate="firing"}', 30, procs)
     time.sleep(3)  # longer than the rules' `for: 2s`: a false alarm would be firing by now
     firing = [r["metric"] for r in _query(prom_port, 'ALERTS{alertstate="firing"}')]
-    assert not [a for a in firing if a["alertname"] in ("FacestreamStageDown", "FacestreamCameraDown")], firing
+    assert not [a for a in firing if a["alertname"] == "FacestreamStageDown"], firing
+    assert {a["stream"] for a in firing if a["alertname"] == "FacestreamCameraDown"} == {"cam-down"}, firing
 
     # A stage that stops answering fires FacestreamStageDown for that stage (the alert can fire, #13).
     sink_pid = int((ctx["tmp"] / "run" / "sink.pid").read_text())
@@ -228,5 +239,11 @@ def test_real_stages_scraped_with_stage_labels_and_dashboard_queries_return_data
         os.kill(sink_pid, signal.SIGCONT)
     assert {r["metric"]["stage"] for r in fired} == {"sink"}, fired
     assert fired[0]["metric"]["severity"] == "critical"
+
+    # A stage killed and restarted by the supervisor fires FacestreamStageRestarting: the counter existed at 0
+    # before the crash, so the restarted process's 1 is an increase (a series born at 1 would show none).
+    os.kill(int((ctx["tmp"] / "run" / "preprocess.pid").read_text()), signal.SIGKILL)
+    fired = _wait_for(prom_port, 'ALERTS{alertname="FacestreamStageRestarting", alertstate="firing"}', 60, procs)
+    assert {r["metric"]["stage"] for r in fired} == {"preprocess"}, fired
 
     assert _stop(ctx["run"], 20) == 0, (ctx["tmp"] / "run.log").read_text()[-3000:]
