@@ -7,6 +7,7 @@ when one Prometheus scrapes all four. docs/metrics.md has one row per metric.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
@@ -79,6 +80,95 @@ INTEGRATION_QUEUED = Gauge(
     "facestream_integration_queued", "Messages waiting in an integration's bounded queue", ["integration"]
 )
 BUILD_INFO = Info("facestream_build", "facestream version")
+
+# --- label values known at start (init_series) ---------------------------------------------------------------
+
+STAGE_ORDER = ("capture", "preprocess", "inference", "sink")
+# Why a stage drops a frame (DropBooks reasons): latest-frame queue (stale), camera skipped frames (source_behind),
+# full hop (backpressure), stop (shutdown), process() raised (error), unusable pixels (bad_image), payload refused
+# by the decoder (rejected), shared-memory slot overwritten (shm_overrun).
+DROP_REASONS: dict[str, tuple[str, ...]] = {
+    "capture": ("stale", "source_behind", "backpressure", "shutdown"),
+    "preprocess": ("stale", "backpressure", "shutdown", "error", "bad_image", "rejected", "shm_overrun"),
+    "inference": ("stale", "backpressure", "shutdown", "error", "bad_image", "rejected", "shm_overrun"),
+    "sink": ("stale", "shutdown", "error", "bad_image", "rejected", "shm_overrun"),
+}
+# Every reason the wire decoder and the inlet reject a message for (tests/deploy/test_metrics_init.py keeps the
+# list complete).
+REJECT_REASONS = (
+    "bad_dtype", "bad_encoding", "bad_event", "bad_face", "bad_field", "bad_header", "bad_jpeg", "bad_meta",
+    "bad_shape", "bad_shm", "bad_size", "bad_stream_id", "bad_type", "bad_version", "internal", "missing_field",
+    "no_parts", "oversized", "part_count", "shm_over_tcp", "too_many_parts", "truncated", "unknown_stream",
+)
+SINK_WRITE_ERROR_REASONS = (
+    "disk_full", "permission", "read_only", "io_error", "stdout", "pub_full", "summary", "video",
+)
+SINK_EVENT_KINDS = ("result", "event")
+IDENTIFIED_KINDS = ("known", "unknown")
+
+
+def init_series(stage: str, streams: Sequence[str]) -> None:
+    """Create, at 0, every series whose label values ``stage`` knows at start (its streams, peers, reasons).
+
+    A labelled prometheus_client metric has no series until ``.labels()`` is first called: without this,
+    "nothing happened yet" reads as "no data" on the dashboard, and the first event is invisible to
+    ``rate()``/``increase()`` and the alerts built on them (a series that appears at 1 has nothing to rise
+    from). Series already set keep their value.
+    """
+    pos = STAGE_ORDER.index(stage) if stage in STAGE_ORDER else -1
+    STAGE_RESTARTS.labels(stage)
+    for stream in streams:
+        FRAMES_IN.labels(stage, stream)
+        FRAMES_OUT.labels(stage, stream)
+        for reason in DROP_REASONS.get(stage, ()):
+            FRAMES_DROPPED.labels(stage, stream, reason)
+    if pos > 0:  # a stage with an input socket
+        HEARTBEATS_MISSED.labels(stage, STAGE_ORDER[pos - 1])
+        for reason in REJECT_REASONS:
+            MESSAGES_REJECTED.labels(stage, reason)
+        from .security import AUTH_FAILURES
+
+        AUTH_FAILURES.labels(stage)  # without CURVE no peer is refused: 0 is the true count
+    if 0 <= pos < len(STAGE_ORDER) - 1:
+        HEARTBEATS_MISSED.labels(stage, STAGE_ORDER[pos + 1])
+    if stage == "capture":
+        _init_sources(streams)
+    elif stage == "inference":
+        _init_recognition(streams)
+    elif stage == "sink":
+        for kind in SINK_EVENT_KINDS:
+            SINK_EVENTS.labels(kind)
+        for reason in SINK_WRITE_ERROR_REASONS:
+            SINK_WRITE_ERRORS.labels(reason)
+        for stream in streams:
+            FRAMES_LOST.labels(stream)
+
+
+def _init_sources(streams: Sequence[str]) -> None:
+    from .sources import metrics as sm
+
+    for stream in streams:
+        for counter in (sm.FRAMES, sm.DROPPED, sm.RECONNECTS, sm.STALLS, sm.DECODE_ERRORS, sm.RESOLUTION_CHANGES,
+                        sm.SKIPPED_FILES):
+            counter.labels(stream)
+        sm.UP.labels(stream).set(0)  # before the readers start: a camera that never opens reads down, not absent
+
+
+def _init_recognition(streams: Sequence[str]) -> None:
+    from .recognition import recognizer_metrics as rm
+    from .recognition import scheduler
+    from .recognition.events import EventKind
+
+    for stream in streams:
+        FACES_DETECTED.labels(stream)
+        for kind in IDENTIFIED_KINDS:
+            FACES_IDENTIFIED.labels(stream, kind)
+        rm.ACTIVE_TRACKS.labels(stream).set(0)
+    for kind in EventKind:
+        rm.TRACK_EVENTS.labels(kind=kind.value)
+    for reason in (scheduler.REASON_CONFIRMED, scheduler.REASON_BETTER_SHOT, scheduler.REASON_DRIFT,
+                   scheduler.REASON_INTERVAL):
+        scheduler.EMBEDDINGS_COMPUTED.labels(reason=reason)
 
 
 def serve_metrics(stage: str, host: str, port: int, run_dir: Path | None) -> str | None:

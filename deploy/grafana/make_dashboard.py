@@ -36,6 +36,19 @@ def quantiles(metric: str, by: str, legend: str, selector: str = "") -> list[dic
     ]
 
 
+def nonzero_or_total(fn: str, metric: str, by: str, total_by: str, selector: str = "") -> str:
+    """``fn`` (rate or increase) of ``metric`` per ``by`` where it is non-zero, else one line per ``total_by``:
+    the same metric summed, i.e. 0 while nothing happens.
+
+    The stages create their reason series at 0 when they start (pipeline/metrics.py ``init_series``: dozens per
+    stream or stage); this keeps the legend to one zero line per stream or stage until something happens, and
+    a missing metric still gives no data (no ``vector(0)``: a zero here is always read from the metric).
+    """
+    inner = f"{fn}({metric}{{{selector}}}[{RATE}])" if selector else f"{fn}({metric}[{RATE}])"
+    total = f"sum by ({total_by}) ({inner})" if total_by else f"sum({inner})"
+    return f"sum by ({by}) ({inner}) > 0 or on ({total_by}) {total}"
+
+
 class Layout:
     """Places panels left to right on Grafana's 24-column grid and numbers them."""
 
@@ -136,7 +149,7 @@ def build() -> dict[str, Any]:
         q(f"sum by (stage, stream) (rate(facestream_frames_out_total{{{STREAM}}}[{RATE}]))", "{{stream}} {{stage}}"),
     ], description="Frames each stage sends on; the sink's line is results written."))
     lay.add(timeseries("Drops by reason (frames/s)", [
-        q(f"sum by (stage, stream, reason) (rate(facestream_frames_dropped_total{{{STREAM}}}[{RATE}]))",
+        q(nonzero_or_total("rate", "facestream_frames_dropped_total", "stage, stream, reason", "stream", STREAM),
           "{{stream}} {{stage}} {{reason}}"),
         q(f"sum by (stream) (rate(facestream_source_dropped_frames_total{{{STREAM}}}[{RATE}]))",
           "{{stream}} source fell behind"),
@@ -145,7 +158,7 @@ def build() -> dict[str, Any]:
                                "lost in flight when a stage crashed. File sources in lossless mode drop nothing."))
     lay.add(timeseries("Sink events written (events/s)", [
         q(f"sum by (kind) (rate(facestream_sink_events_written_total[{RATE}]))", "{{kind}}"),
-        q(f"sum by (reason) (rate(facestream_sink_write_errors_total[{RATE}]))", "write error {{reason}}"),
+        q(nonzero_or_total("rate", "facestream_sink_write_errors_total", "reason", ""), "write error {{reason}}"),
     ]))
 
     lay.row("Latency")
@@ -172,7 +185,7 @@ def build() -> dict[str, Any]:
         q("max by (stage, peer) (facestream_peer_up)", "{{stage}} <- {{peer}}"),
     ]))
     lay.add(timeseries("Link and decoder errors", [
-        q(f"sum by (stage, reason) (increase(facestream_messages_rejected_total[{RATE}]))",
+        q(nonzero_or_total("increase", "facestream_messages_rejected_total", "stage, reason", "stage"),
           "rejected {{stage}} {{reason}}"),
         q(f"sum by (stage, peer) (increase(facestream_heartbeats_missed_total[{RATE}]))",
           "heartbeat missed {{stage}} <- {{peer}}"),

@@ -99,6 +99,7 @@ class Stage:
 
     def run(self) -> int:
         self.install_signals()
+        m.init_series(self.name, self.streams)  # before setup starts readers: "nothing yet" reads 0
         self.open()
         try:
             self.setup()

@@ -160,3 +160,38 @@ def dockerfile_final_stage(path: Path) -> list[tuple[str, str]]:
             instructions = []
         instructions.append((word.upper(), rest.strip()))
     return instructions
+
+
+# --- the dashboard's queries as the Prometheus HTTP API calls Grafana makes -----------------------------------
+
+LABEL_VALUES = re.compile(r"label_values\(\s*(?:(?P<match>[^,]+?)\s*,\s*)?(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\s*\)")
+
+
+def panel_targets(dash: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every target of every panel (rows included: a collapsed row holds panels)."""
+    out = []
+    for panel in dash["panels"]:
+        for inner in [panel, *panel.get("panels", [])]:
+            out.extend((inner["title"], t["expr"]) for t in inner.get("targets", []))
+    return out
+
+
+def template_queries(dash: dict[str, Any]) -> list[tuple[str, str]]:
+    """(variable name, definition) of every query variable."""
+    return [(v["name"], v["definition"]) for v in dash["templating"]["list"] if v["type"] == "query"]
+
+
+def template_api_call(definition: str) -> tuple[str, dict[str, str]]:
+    """The Prometheus API path and parameters a Grafana template query stands for.
+
+    ``label_values(metric{sel}, label)`` -> ``/api/v1/label/<label>/values?match[]=metric{sel}``;
+    ``label_values(label)`` -> the same without ``match[]``; ``query_result(expr)`` -> an instant query.
+    Anything else raises: the dashboard must not use a template query this check cannot run.
+    """
+    found = LABEL_VALUES.fullmatch(definition.strip())
+    if found:
+        params = {"match[]": found["match"]} if found["match"] else {}
+        return f"/api/v1/label/{found['label']}/values", params
+    if definition.strip().startswith("query_result(") and definition.strip().endswith(")"):
+        return "/api/v1/query", {"query": definition.strip()[len("query_result("):-1]}
+    raise ValueError(f"template query {definition!r}: not label_values(...) or query_result(...)")

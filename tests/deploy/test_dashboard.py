@@ -31,11 +31,15 @@ DASHBOARD_MUST_USE = {
 }
 
 
-def test_dashboard_json_is_what_the_generator_writes():
+def _generator():
     spec = importlib.util.spec_from_file_location("make_dashboard", DEPLOY / "grafana" / "make_dashboard.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert DASHBOARD.read_text() == module.render(), "run: python deploy/grafana/make_dashboard.py"
+    return module
+
+
+def test_dashboard_json_is_what_the_generator_writes():
+    assert DASHBOARD.read_text() == _generator().render(), "run: python deploy/grafana/make_dashboard.py"
 
 
 def test_dashboard_model_has_uid_schema_version_and_a_stream_variable():
@@ -105,3 +109,37 @@ def test_every_dashboard_query_is_valid_promql(tmp_path):
     proc = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(rules)} rules found" in proc.stdout
+
+
+@needs_promtool
+def test_nonzero_or_total_shows_the_reasons_that_happened_else_one_zero_line(tmp_path):
+    """The reason panels (drops, rejections, write errors) on series that exist at 0 from the start: one zero line
+    per stage while nothing happens, the reason itself once it does (promtool evaluates the generator's query)."""
+    gen = _generator()
+    per_stage = gen.nonzero_or_total("increase", "facestream_messages_rejected_total", "stage, reason", "stage")
+    overall = gen.nonzero_or_total("rate", "facestream_sink_write_errors_total", "reason", "")
+    assert sum(" > 0 or on (" in expr for _, expr in dashboard_queries(load_dashboard())) >= 3
+    rejected = "facestream_messages_rejected_total"
+    series = [
+        {"series": f'{rejected}{{stage="preprocess", reason="bad_type"}}', "values": "0 0 0 0 0"},
+        {"series": f'{rejected}{{stage="preprocess", reason="truncated"}}', "values": "0 0 2 4 4"},
+        {"series": f'{rejected}{{stage="sink", reason="bad_type"}}', "values": "0 0 0 0 0"},
+        {"series": 'facestream_sink_write_errors_total{reason="disk_full"}', "values": "0 0 0 0 0"},
+        {"series": 'facestream_sink_write_errors_total{reason="io_error"}', "values": "0 0 0 12 12"},
+    ]
+    cases = [
+        (per_stage, "1m", [('{stage="preprocess"}', 0), ('{stage="sink"}', 0)]),
+        (per_stage, "3m", [('{stage="preprocess", reason="truncated"}', 4), ('{stage="sink"}', 0)]),
+        (overall, "1m", [("{}", 0)]),
+        (overall, "3m", [('{reason="io_error"}', 0.1)]),
+    ]
+    tests = [{"expr": expr.replace("$__rate_interval", "2m"), "eval_time": at,
+              "exp_samples": [{"labels": labels, "value": value} for labels, value in samples]}
+             for expr, at, samples in cases]
+    (tmp_path / "none.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["none.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}]}))
+    proc = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
