@@ -101,9 +101,10 @@ REJECT_REASONS = (
     "no_parts", "oversized", "part_count", "shm_over_tcp", "too_many_parts", "truncated", "unknown_stream",
 )
 SINK_WRITE_ERROR_REASONS = (
-    "disk_full", "permission", "read_only", "io_error", "stdout", "pub_full", "summary", "video",
+    "disk_full", "permission", "read_only", "io_error", "stdout", "pub_full", "summary", "video", "events_db",
+    "frame", "preview_full",
 )
-SINK_EVENT_KINDS = ("result", "event")
+SINK_EVENT_KINDS = ("result", "event", "event_db", "frame")
 IDENTIFIED_KINDS = ("known", "unknown")
 
 
@@ -142,6 +143,7 @@ def init_series(stage: str, streams: Sequence[str]) -> None:
             SINK_WRITE_ERRORS.labels(reason)
         for stream in streams:
             FRAMES_LOST.labels(stream)
+            PREVIEW_FRAMES.labels(stream)
 
 
 def _init_sources(streams: Sequence[str]) -> None:

@@ -70,6 +70,7 @@ def test_the_sink_sends_each_new_event_once(tmp_path, monkeypatch):
     rx = Receiver()
     cfg = config(tmp_path, integrations={"webhooks": [{"url": rx.url, "kinds": ["identified"]}]})
     sink = SinkStage(cfg)
+    sink.setup()
     assert [type(i) for i in sink.fanout.integrations] == [WebhookIntegration]
     try:
         named = EventRecord.from_meta(event(1, "identified", "Eileen Collins", stream="cam"))
