@@ -56,6 +56,10 @@ SINK_EVENTS = Counter("facestream_sink_events_written_total", "Records written b
 SINK_WRITE_ERRORS = Counter(
     "facestream_sink_write_errors_total", "Records the sink could not write (disk full, bad path)", ["reason"]
 )
+WEB_REJECTED = Counter(
+    "facestream_web_rejected_total",
+    "Requests and live-view messages the web app refused, by reason", ["reason"],
+)
 BUILD_INFO = Info("facestream_build", "facestream version")
 
 
