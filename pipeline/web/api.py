@@ -38,7 +38,11 @@ def handled(endpoint):
         try:
             return await endpoint(request)
         except ApiError as exc:
-            return error(exc.status, exc.message, "not_found" if exc.status == 404 else "bad_input")
+            reason = {404: "not_found", 413: "too_large"}.get(exc.status, "bad_input")
+            response = error(exc.status, exc.message, reason)
+            if exc.status == 413:  # the rest of the body is not wanted: close rather than read it
+                response.headers["connection"] = "close"
+            return response
         except FacestreamError as exc:
             return error(409 if "already exists" in str(exc) else 400, str(exc))
 

@@ -144,11 +144,14 @@ class Library:
             raise ApiError(400, f"no usable photo of {name}: " + "; ".join(refused))
         by_sha = {hashlib.sha256(data).hexdigest(): data for _, data in photos}
         for item in items:
-            item.crop_path = self._thumbnail(item.photo_sha256, by_sha.get(item.photo_sha256, b""))
+            item.crop_path = self._thumbnail(name, item.photo_sha256, by_sha.get(item.photo_sha256, b""))
         added, total = store_items(self.gallery_path, name, items, len(refused))
         return {"name": name, "added": added, "embeddings": total, "refused": refused}
 
-    def _thumbnail(self, sha: str, data: bytes) -> str | None:
+    def _thumbnail(self, name: str, sha: str, data: bytes) -> str | None:
+        """One file per person and photo, so forgetting one person never deletes another's picture."""
+        import hashlib
+
         import cv2
         import numpy as np
 
@@ -158,7 +161,8 @@ class Library:
         scale = min(1.0, THUMB_SIDE / max(img.shape[:2]))
         if scale < 1:
             img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        path = self.out_dir / "library" / f"{sha[:32]}.jpg"
+        owner = hashlib.sha256(name.encode()).hexdigest()[:12]
+        path = self.out_dir / "library" / f"{owner}-{sha[:32]}.jpg"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(path), img):

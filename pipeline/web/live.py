@@ -44,6 +44,7 @@ class PreviewHub:
         self._thread: threading.Thread | None = None
         self.received = 0
         self.rejected = 0
+        self.streams = 0  # MJPEG responses being served now
 
     def start(self) -> None:
         if self._thread is None:
@@ -139,19 +140,23 @@ async def mjpeg(request: Request) -> Response:
     async def frames():
         sent = -1
         idle = 0.0
-        while True:
-            item = hub.latest(camera)
-            if item is not None and item.number != sent:
-                sent, idle = item.number, 0.0
-                yield _part(item.frame.jpeg)
-                await asyncio.sleep(1.0 / max_fps / 2)
-                continue
-            await asyncio.sleep(0.05)
-            idle += 0.05
-            if idle >= 1.0:  # nothing new for a while: notice a client that went away
-                idle = 0.0
-                if await request.is_disconnected():
-                    return
+        hub.streams += 1
+        try:
+            while True:
+                item = hub.latest(camera)
+                if item is not None and item.number != sent:
+                    sent, idle = item.number, 0.0
+                    yield _part(item.frame.jpeg)
+                    await asyncio.sleep(1.0 / max_fps / 2)
+                    continue
+                await asyncio.sleep(0.05)
+                idle += 0.05
+                if idle >= 1.0:  # nothing new for a while: notice a client that went away
+                    idle = 0.0
+                    if await request.is_disconnected():
+                        return
+        finally:
+            hub.streams -= 1
 
     return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})

@@ -1,5 +1,5 @@
 """Serving the app: bind the socket ourselves (a busy port is a one-line error, port 0 gets a free one), write
-the URL to ``run_dir/web.url``, log ``web: open URL``, run uvicorn until SIGTERM/SIGINT.
+the URL to ``run_dir/web.url`` (and the pid to ``web.pid``), log ``web: open URL``, run uvicorn until SIGTERM/SIGINT.
 
 ``facestream web`` calls :func:`serve`; ``facestream run`` with ``web.enabled`` starts :func:`web_process_main` as
 one more supervised child (restarted on a crash, stopped with the run).
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 from facestream.errors import FacestreamError
@@ -63,22 +65,30 @@ class Server:
         self.uvicorn = uvicorn.Server(config)
         self.url_file = self.run_dir / "web.url" if write_url else None
 
+    def _own_files(self) -> dict[Path, str]:
+        if self.url_file is None:
+            return {}
+        return {self.url_file: self.url, self.url_file.with_name("web.pid"): str(os.getpid())}
+
     def run(self) -> None:
-        if self.url_file is not None:
+        for path, text in self._own_files().items():
             try:
-                self.url_file.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(self.url_file, self.url + "\n")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, text + "\n")
             except OSError as exc:
-                log.warning("web: cannot write %s: %s", self.url_file, exc)
+                log.warning("web: cannot write %s: %s", path, exc)
         log.info("web: open %s", self.url)
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn re-raises the SIGTERM it handled once it has shut down: exit 0 then, a clean stop
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             self.uvicorn.run(sockets=[self.sock])
         finally:
             self.sock.close()
-            if self.url_file is not None:
+            for path, text in self._own_files().items():  # unless a newer web app wrote them meanwhile
                 try:
-                    if self.url_file.read_text().strip() == self.url:
-                        self.url_file.unlink()
+                    if path.read_text().strip() == text:
+                        path.unlink()
                 except OSError:
                     pass
 
@@ -94,12 +104,8 @@ def serve(cfg: PipelineConfig) -> int:
 def web_process_main(cfg_json: str) -> None:
     """Target of the supervised web process; exits 3 (the supervisor's 'cannot run as configured') on a
     FacestreamError such as a busy port."""
-    import signal
-
     from ..stages import EXIT_UNRECOVERABLE
 
-    # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting 0 then is a clean stop
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cfg = PipelineConfig.model_validate_json(cfg_json)
     logging.basicConfig(level=cfg.log_level.upper(), format=f"%(asctime)s %(levelname)s [web:{os.getpid()}] %(message)s")
     try:
