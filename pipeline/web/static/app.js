@@ -253,7 +253,7 @@ $("#enrol").addEventListener("submit", async (ev) => {
 // -- status ----------------------------------------------------------------------------------------------
 
 function table(head, rows) {
-  return el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+  return el("table", {}, head ? el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))) : null,
     el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c))))));
 }
 
@@ -273,7 +273,7 @@ loaders.status = async () => {
     el("h2", {}, "Stages"), stages, el("p", {class: "muted"}, `run directory ${s.run_dir}`),
     el("h2", {}, "Sources"), sources,
     el("h2", {}, "Gallery and events"),
-    table(["", ""], [
+    table(null, [
       ["gallery", `${g.path}${g.exists ? "" : " (not created yet)"}${g.encrypted ? " (encrypted)" : ""}`],
       ["people", g.people ?? 0], ["embeddings", g.embeddings ?? 0], ["unknown clusters", g.unknowns ?? 0],
       ["events store", `${s.events.path}: ${s.events.count} event(s)`],
