@@ -72,7 +72,8 @@ function show(tab) {
   clearInterval(timer);
   const load = () => loaders[tab]().catch((e) => notice(e.message, true));
   load();
-  timer = setInterval(load, tab === "library" ? 10000 : tab === "live" ? 1000 : 3000);
+  // the library is re-read after each action, not on a timer: a refresh would wipe a name being typed
+  if (tab !== "library") timer = setInterval(load, tab === "live" ? 1000 : 3000);
 }
 
 window.addEventListener("hashchange", () => show(location.hash.slice(1)));

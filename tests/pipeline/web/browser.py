@@ -52,6 +52,19 @@ def until(driver, cond, timeout: float = 20, what: str = "the page"):
         raise AssertionError(f"timed out waiting for {what}; page: {driver.page_source[:2000]}") from exc
 
 
+def fresh(driver, cond, timeout: float = 20, what: str = "the element"):
+    """``until`` that also retries when the page re-rendered the element meanwhile (a stale reference)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt(d):
+        try:
+            return cond(d)
+        except StaleElementReferenceException:
+            return None
+
+    return until(driver, attempt, timeout, what)
+
+
 def screenshot(driver, tmp_path: Path, name: str) -> Path:
     """``name``.png in tmp_path, copied to bench/results/web/ for the closing note."""
     time.sleep(0.3)  # let images paint

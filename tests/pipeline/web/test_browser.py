@@ -15,7 +15,7 @@ from facestream.pipeline.recognition.gallery import Gallery
 from facestream.pipeline.recognition.unknowns import UnknownClusters
 from facestream.pipeline.web.auth import hash_password
 
-from .browser import PIXELS_JS, chrome, screenshot, until
+from .browser import PIXELS_JS, chrome, fresh, screenshot, until
 from .conftest import Feed, event, fill_store, make_cfg, serving
 
 pytestmark = pytest.mark.slow
@@ -73,10 +73,11 @@ def test_pages_in_chromium(driver, tmp_path, dlib_store, astronaut):
         driver.get(server.url + "/#events")
         rows = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "li.event"), what="the timeline")
         assert len(rows) == 3
-        named = driver.find_element(By.CSS_SELECTOR, 'li.event[data-event="e-0000000000000001"]')
-        crop = named.find_element(By.CSS_SELECTOR, "img.thumb")
-        until(driver, lambda d: d.execute_script("return arguments[0].naturalWidth", crop) == 112, what="the crop")
-        named.click()
+        selector = 'li.event[data-event="e-0000000000000001"] img.thumb'
+        fresh(driver, lambda d: d.execute_script("return arguments[0].naturalWidth",
+                                                 d.find_element(By.CSS_SELECTOR, selector)) == 112, what="the crop")
+        fresh(driver, lambda d: d.find_element(By.CSS_SELECTOR, 'li.event[data-event="e-0000000000000001"]').click()
+              or True, what="a click on the event")
         picture = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#event-detail img.frame"), what="the frame")[0]
         until(driver, lambda d: d.execute_script("return arguments[0].naturalWidth", picture) == 512, what="frame load")
         assert "This is not Eileen Collins" in driver.find_element(By.ID, "event-detail").text
@@ -95,12 +96,19 @@ def test_pages_in_chromium(driver, tmp_path, dlib_store, astronaut):
               "the enrolment result")
         card = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '.person[data-person="Ada"]'), what="Ada's card")[0]
         assert "1 embedding(s)" in card.text
-        unknown = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'.unknown[data-unknown="{uid}"]'),
-                        what="the unknown's card")[0]
-        assert unknown.find_elements(By.CSS_SELECTOR, "img.thumb")
+        until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'.unknown[data-unknown="{uid}"] img.thumb'),
+              what="the unknown's card with its crop")
         screenshot(driver, tmp_path, "library")
-        unknown.find_element(By.CSS_SELECTOR, "input").send_keys("Grace")
-        unknown.find_element(By.XPATH, ".//button[text()='Name']").click()
+
+        def name_grace(d):
+            card = d.find_element(By.CSS_SELECTOR, f'.unknown[data-unknown="{uid}"]')
+            field = card.find_element(By.CSS_SELECTOR, "input")
+            field.clear()
+            field.send_keys("Grace")
+            card.find_element(By.XPATH, ".//button[text()='Name']").click()
+            return True
+
+        fresh(driver, name_grace, what="the unknown's card, to name it")
         until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '.person[data-person="Grace"]'), what="Grace's card")
         with Gallery(cfg.inference.gallery) as g:
             assert g.names() == ["Ada", "Grace"]

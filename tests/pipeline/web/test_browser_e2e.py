@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from ..helpers import cli, make_config, start, stop, wait_for
-from .browser import PIXELS_JS, chrome, screenshot, until
+from .browser import PIXELS_JS, chrome, fresh, screenshot, until
 
 pytestmark = [
     pytest.mark.slow,
@@ -98,9 +98,12 @@ def test_operator_session_against_the_running_pipeline(driver, tmp_path, dlib_st
 
         # "this is not Ada" on her event: the next decision is not Ada
         driver.get(url + "/#events")
-        row = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'li.event[data-event="{ada["event_id"]}"]'),
-                    60, "Ada's event")[0]
-        row.click()
+
+        def open_ada(d):
+            rows = d.find_elements(By.CSS_SELECTOR, f'li.event[data-event="{ada["event_id"]}"]')
+            return rows and (rows[0].click() or True)
+
+        fresh(driver, open_ada, 60, "Ada's event in the timeline")  # re-rendered every few seconds
         button = until(driver, lambda d: d.find_elements(By.XPATH, "//button[text()='This is not Ada']"), 30,
                        "the not-Ada button")[0]
         assert driver.find_element(By.CSS_SELECTOR, "#event-detail img.frame")
@@ -117,10 +120,18 @@ def test_operator_session_against_the_running_pipeline(driver, tmp_path, dlib_st
         unknown = wait_for(lambda: next((e["unknown_id"] for e in _events_since(url, rejected_ns) if e["unknown_id"]),
                                         None), 240, "the face's unknown id after the feedback")
         driver.get(url + "/#library")
-        card = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'.unknown[data-unknown="{unknown}"]'), 60,
-                     f"unknown#{unknown}'s card")[0]
-        card.find_element(By.CSS_SELECTOR, "input").send_keys("Grace")
-        card.find_element(By.XPATH, ".//button[text()='Name']").click()
+
+        def name_grace(d):
+            cards = d.find_elements(By.CSS_SELECTOR, f'.unknown[data-unknown="{unknown}"]')
+            if not cards:
+                return None
+            field = cards[0].find_element(By.CSS_SELECTOR, "input")
+            field.clear()
+            field.send_keys("Grace")
+            cards[0].find_element(By.XPATH, ".//button[text()='Name']").click()
+            return True
+
+        fresh(driver, name_grace, 60, f"unknown#{unknown}'s card, to name it")
         until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '.person[data-person="Grace"]'), 60, "Grace's card")
         screenshot(driver, tmp_path, "e2e-library")
         wait_for(lambda: "Grace" in _live_names(url), 240, "the live view to name Grace")
