@@ -86,3 +86,21 @@ def test_run_refuses_a_web_app_off_loopback_without_auth(tmp_path):
     text = (tmp_path / "log.txt").read_text()
     assert "facestream: error: web.host 0.0.0.0 is off loopback" in text and "Traceback" not in text
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_run_stops_with_one_line_when_the_web_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        cfg = make_config(tmp_path, [{"id": "cam", "uri": "demo", "loop": True}], web={"enabled": True, "port": port})
+        proc = start(cli("run", str(cfg)), tmp_path / "log.txt")
+        try:
+            assert proc.wait(120) == 2
+        finally:
+            kill_tree(proc)
+    text = (tmp_path / "log.txt").read_text()
+    assert f"facestream: error: web: web app cannot listen on 127.0.0.1:{port}" in text, text[-2000:]
+    assert "Traceback" not in text
