@@ -43,6 +43,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("stage", RUN, "run one stage (stages on different hosts)"),
     Command("config", RUN, "print the effective config (defaults, file, env overrides)"),
     Command("gallery", "facestream.pipeline.commands.gallery", "manage known people, negative feedback and unknown faces"),
+    Command("web", "facestream.pipeline.commands.web", "the web app: live view, events, face library, status and /api/"),
     Command("keys", "facestream.pipeline.commands.keys", "ZeroMQ CURVE keys for encrypted, authenticated links"),
     Command("events", "facestream.pipeline.commands.events", "query the events the sink stored (CSV or JSON)"),
     Command("identify", "facestream.pipeline.commands.identify",

@@ -79,6 +79,10 @@ INTEGRATION_UP = Gauge(
 INTEGRATION_QUEUED = Gauge(
     "facestream_integration_queued", "Messages waiting in an integration's bounded queue", ["integration"]
 )
+WEB_REJECTED = Counter(
+    "facestream_web_rejected_total",
+    "Requests and live-view messages the web app refused, by reason", ["reason"],
+)
 BUILD_INFO = Info("facestream_build", "facestream version")
 
 # --- label values known at start (init_series) ---------------------------------------------------------------

@@ -4,6 +4,7 @@
 - A stage that exits 0 has finished (its streams ended) and is not restarted; the run is complete when
   the sink exits 0. Any other exit (crash, SIGKILL) is restarted after a delay that doubles up to
   ``restart_backoff_max_s`` and resets once the stage has been up for ``stable_after_s``.
+- With ``web.enabled`` the web app is one more child, restarted like a stage and stopped when the run stops.
 - SIGINT/SIGTERM: every stage gets SIGTERM, has ``stop_timeout_s`` to drain, then SIGKILL. Each child also
   asks the kernel for SIGTERM if the supervisor dies, so no stage outlives it.
 """
@@ -46,6 +47,10 @@ def _child_main(name: str, cfg_json: str, restarts: int) -> None:
         pass
     os.environ["FACESTREAM_STAGE_RESTARTS"] = str(restarts)
     os.environ["FACESTREAM_SUPERVISED"] = "1"
+    if name == "web":  # the web app (web.enabled): supervised like a stage, never what ends the run
+        from .web.server import web_process_main
+
+        web_process_main(cfg_json)
     from .stages import stage_process_main
 
     stage_process_main(name, cfg_json)
@@ -64,6 +69,8 @@ class Supervisor:
         self.cfg = cfg
         self.cfg_json = cfg.model_dump_json()
         self.children = {name: Child(name) for name in stages}
+        if cfg.web.enabled and set(stages) == set(STAGES):
+            self.children["web"] = Child("web")
         self.ctx = mp.get_context("spawn")
         self.stopping = False
         self.exit_code = 0

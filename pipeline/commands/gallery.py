@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from facestream.engines.faces.detector_specs import DETECTOR_TYPES
-from facestream.errors import FacestreamError
 
 
 def _gallery_arg() -> argparse.ArgumentParser:
@@ -100,22 +99,12 @@ def _open(args: argparse.Namespace, create: bool = False):
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from facestream.pipeline.recognition.enrolment import PhotoEnroller
+    from facestream.pipeline.recognition.enrolment import PhotoEnroller, collect_items, store_items
 
-    enroller = PhotoEnroller(args.detector)
-    items, refused = [], []
-    for photo in args.photos:
-        try:
-            items.append(enroller.enrol_item(photo))
-        except FacestreamError as exc:
-            refused.append(str(exc))
+    items, refused = collect_items(PhotoEnroller(args.detector), list(args.photos))
     for reason in refused:
         print(f"refused: {reason}", file=sys.stderr)
-    if not items:
-        raise FacestreamError(f"no usable photo of {args.name}; nothing enrolled ({len(refused)} refused)")
-    with _open(args, create=True) as gallery:
-        added = gallery.enrol(args.name, items)
-        total = next(p.embeddings for p in gallery.people() if p.name == args.name.strip())
+    added, total = store_items(args.gallery, args.name, items, len(refused))
     print(f"{args.name}: {added} photo(s) enrolled, {total} in the gallery, {len(refused)} refused")
     return 1 if refused else 0
 
@@ -179,17 +168,16 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    with _open(args) as g:
-        deleted = g.forget(args.name)
-    print(f"forgot {args.name}: embeddings, sightings and {len(deleted)} crop file(s) deleted")
-    out_dir = getattr(args, "out_dir", None)
-    if out_dir is not None and Path(out_dir).is_dir():
-        from facestream.pipeline.output_files import forget_name_in_outputs, forget_name_in_store
+    from facestream.pipeline.forgetting import forget_everywhere
 
-        files, lines = forget_name_in_outputs(Path(out_dir), args.name)
-        print(f"redacted {args.name} from {lines} line(s) in {files} file(s) under {out_dir}")
-        events, frames = forget_name_in_store(Path(out_dir), args.name)
-        print(f"deleted {events} event(s) and {frames} event frame(s) of {args.name} from the events store")
+    out_dir = getattr(args, "out_dir", None)
+    with _open(args) as g:
+        report = forget_everywhere(g, args.name, out_dir)
+    print(f"forgot {args.name}: embeddings, sightings and {len(report.crops)} crop file(s) deleted")
+    if report.out_dir is not None:
+        print(f"redacted {args.name} from {report.lines} line(s) in {report.files} file(s) under {out_dir}")
+        if report.events:
+            print(f"removed {report.events} event(s) and {report.event_files} file(s) from the events store")
     else:
         print(f"no output folder at {out_dir}: nothing redacted (pass --out-dir or --config)")
     return 0

@@ -87,6 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..supervisor import Supervisor
 
     cfg = _load(args)
+    if cfg.web.enabled:  # refuse an exposed app without auth before anything starts
+        from ..web.auth import check_exposure
+
+        check_exposure(cfg.web)
     use_demo_gallery(cfg)
     origin = _config_path(args) or "the embedded default (demo clip from scikit-image's astronaut, CPU)"
     out = Path(cfg.sink.out_dir).resolve()

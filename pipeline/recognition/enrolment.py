@@ -37,8 +37,6 @@ def load_still(path: Path) -> tuple[np.ndarray, float, str]:
 
     Images larger than DETECT_MAX_SIDE are shrunk for detection; divide boxes by ``scale`` for file pixels.
     """
-    import cv2
-
     if not path.is_file():
         raise FacestreamError(f"{path}: no such file")
     size = path.stat().st_size
@@ -46,18 +44,26 @@ def load_still(path: Path) -> tuple[np.ndarray, float, str]:
         raise FacestreamError(
             f"{path}: file too large ({size / 1e6:.0f} MB > {MAX_PHOTO_BYTES / 1e6:.0f} MB)"
         )
-    data = path.read_bytes()
+    return decode_still(path.read_bytes(), str(path))
+
+
+def decode_still(data: bytes, label: str) -> tuple[np.ndarray, float, str]:
+    """:func:`load_still` of a photo's bytes (an upload); errors start with ``label``."""
+    import cv2
+
+    if len(data) > MAX_PHOTO_BYTES:
+        raise FacestreamError(f"{label}: file too large ({len(data) / 1e6:.0f} MB > {MAX_PHOTO_BYTES / 1e6:.0f} MB)")
     declared = declared_size(data)
     if declared and declared[0] * declared[1] > MAX_PHOTO_PIXELS:
         # Checked from the file header, before decoding: a small file can declare a gigantic image.
-        raise FacestreamError(f"{path}: image too large ({declared[0]}x{declared[1]} pixels)")
+        raise FacestreamError(f"{label}: image too large ({declared[0]}x{declared[1]} pixels)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
         img = decode_with_pillow(data, MAX_PHOTO_PIXELS, colour=True)
     if img is None:
-        raise FacestreamError(f"{path}: not an image facestream can read")
+        raise FacestreamError(f"{label}: not an image facestream can read")
     if img.shape[0] * img.shape[1] > MAX_PHOTO_PIXELS:
-        raise FacestreamError(f"{path}: image too large ({img.shape[1]}x{img.shape[0]} pixels)")
+        raise FacestreamError(f"{label}: image too large ({img.shape[1]}x{img.shape[0]} pixels)")
     scale = min(1.0, DETECT_MAX_SIDE / max(img.shape[:2]))
     if scale < 1:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -91,6 +97,11 @@ class PhotoEnroller:
         rgb, sha = read_photo(path)
         return self.item_from_rgb(rgb, sha, source=path.name, label=str(path))
 
+    def enrol_bytes(self, data: bytes, filename: str) -> EnrolItem:
+        """:meth:`enrol_item` of an uploaded photo's bytes; refusals name ``filename``."""
+        rgb, _, sha = decode_still(data, filename)
+        return self.item_from_rgb(rgb, sha, source=filename, label=filename)
+
     def item_from_rgb(self, rgb: np.ndarray, sha256: str, source: str, label: str = "image") -> EnrolItem:
         """The embedding of the one face in an RGB uint8 image; FacestreamError ``label: reason`` if refused."""
         from facestream.engines.faces.quality import is_enrolable
@@ -107,3 +118,33 @@ class PhotoEnroller:
         if not ok:
             raise FacestreamError(f"{label}: {reason}")
         return EnrolItem(face.embedding, face.quality.score, sha256, source=source)
+
+
+Photo = Path | tuple[str, bytes]  # a file, or an upload: (file name, its bytes)
+
+
+def collect_items(enroller: PhotoEnroller, photos: list[Photo]) -> tuple[list[EnrolItem], list[str]]:
+    """The enrolable embedding of each photo, and the one-line reason for each photo refused."""
+    items, refused = [], []
+    for photo in photos:
+        try:
+            if isinstance(photo, Path):
+                items.append(enroller.enrol_item(photo))
+            else:
+                items.append(enroller.enrol_bytes(photo[1], photo[0]))
+        except FacestreamError as exc:
+            refused.append(str(exc))
+    return items, refused
+
+
+def store_items(gallery_path: Path | str | None, name: str, items: list[EnrolItem], refused: int) -> tuple[int, int]:
+    """Enrol ``items`` for ``name`` (``gallery add`` and the web app's upload): (new embeddings, embeddings of
+    ``name`` now). FacestreamError when no photo was usable."""
+    from .gallery import Gallery
+
+    if not items:
+        raise FacestreamError(f"no usable photo of {name}; nothing enrolled ({refused} refused)")
+    with Gallery(gallery_path, create=True) as gallery:
+        added = gallery.enrol(name, items)
+        total = next(p.embeddings for p in gallery.people() if p.name == name.strip())
+    return added, total

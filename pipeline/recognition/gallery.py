@@ -137,6 +137,11 @@ class Gallery(GalleryDB):
                 "INSERT INTO crops(person_id, path) VALUES (?, ?)", (self._require_person(name), path)
             )
 
+    def crops_of(self, name: str) -> list[str]:
+        """Crop files recorded for ``name`` (enrolment photos, named unknowns), oldest first."""
+        return [r[0] for r in self.db.execute("SELECT path FROM crops WHERE person_id=? ORDER BY id",
+                                              (self._require_person(name),))]
+
     def rename(self, old: str, new: str) -> None:
         new = check_name(new)
         with self.transaction():

@@ -138,3 +138,12 @@ def promote(gallery: Gallery, unknown_id: int, name: str) -> int:
         gallery.relabel_sightings(unknown_id, name)
         gallery.unknown_table.delete(unknown_id)
     return added
+
+
+def dismiss(gallery: Gallery, unknown_id: int) -> None:
+    """Drop an unknown cluster an operator does not care about (its sightings stay until retention). The
+    running pipeline re-reads the clusters (the version moves), so the face gets a new id if seen again."""
+    with gallery.transaction():
+        gallery.unknown_table.members(unknown_id)  # FacestreamError when there is no such cluster
+        gallery.unknown_table.delete(unknown_id)
+        gallery.bump_version()
