@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -66,11 +67,14 @@ def fresh(driver, cond, timeout: float = 20, what: str = "the element"):
 
 
 def screenshot(driver, tmp_path: Path, name: str) -> Path:
-    """``name``.png in tmp_path, copied to bench/results/web/ for the closing note."""
+    """``name``.png in tmp_path; also copied to $FACESTREAM_SCREENSHOTS (e.g. bench/results/web) when set, so a
+    plain test run leaves the checkout as it was."""
     time.sleep(0.3)  # let images paint
     path = tmp_path / f"{name}.png"
     driver.save_screenshot(str(path))
     assert path.stat().st_size > 5000
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, SHOTS / f"{name}.png")
+    shots = os.environ.get("FACESTREAM_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(shots) / f"{name}.png")
     return path
