@@ -83,10 +83,22 @@ def use_demo_gallery(cfg: PipelineConfig) -> bool:
     return True
 
 
+def _with_web(cfg: PipelineConfig) -> None:
+    """``run --web``: the web app on; the embedded demo then loops as a live camera (until Ctrl-C), so the
+    live page has something to show."""
+    cfg.web.enabled = True
+    if cfg.is_demo():
+        for source in cfg.sources:
+            source.loop, source.policy = True, "latest"
+            source.max_fps = source.max_fps or 10
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..supervisor import Supervisor
 
     cfg = _load(args)
+    if getattr(args, "web", False):
+        _with_web(cfg)
     if cfg.web.enabled:  # refuse an exposed app without auth before anything starts
         from ..web.auth import check_exposure
 
@@ -168,6 +180,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="json: also print each result as one JSON line on stdout (for pipes; nothing else goes there)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sink.video=true")
     p.add_argument("--out", help="output folder (sink.out_dir)")
+    p.add_argument("--web", action="store_true",
+                   help="also serve the web app (web.enabled); the embedded demo then loops until Ctrl-C")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("stage", help="run one stage (stages on different hosts)")
