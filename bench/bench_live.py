@@ -12,6 +12,12 @@ drops by reason (the stages' Prometheus counters) and the peak RSS of all the ru
 thread per camera reading the newest frame from the same kind of feed and running face_recognition's
 ``face_locations(rgb, 1, "hog")`` + ``face_encodings`` (dlib directly when face_recognition is not installed).
 Writes bench/results/live.md and .json. A full default run (1,2,4 x 30 s) takes about 8 minutes.
+
+On a GPU box the script runs unchanged: with the gpu extra installed (`pip install '.[gpu]'`), the default
+``inference.backend: auto`` takes TensorRT, and the report's "Backends" line, read from the inference stage's
+``facestream_engine_backend_info``, says which backend each model ran on. Prebuild the engines first
+(`facestream models import-dlib && facestream engines build --all`) so the warm-up does not include a build;
+``--cameras 1,2,4,8`` for the larger box.
 """
 
 from __future__ import annotations
@@ -114,6 +120,22 @@ def drops(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def backends(run_dir: Path) -> dict[str, str]:
+    """Model -> the backend inference chose (``facestream_engine_backend_info``): onnxruntime here, tensorrt on a
+    GPU box with the gpu extra. The report names it, so a table says what it was measured on."""
+    try:
+        text = urllib.request.urlopen((run_dir / "metrics-inference.url").read_text().strip(), timeout=5).read().decode()
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("facestream_engine_backend_info{") and line.rstrip().endswith(" 1.0"):
+            model, backend = re.search(r'model="([^"]*)"', line), re.search(r'backend="([^"]*)"', line)
+            if model and backend:
+                out[model.group(1)] = backend.group(1)
+    return out
+
+
 def facestream_live(urls: list[str], warmup: float, seconds: float) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="fs-bench-live-"))
     run_dir, out = tmp / "run", tmp / "out"
@@ -132,6 +154,7 @@ def facestream_live(urls: list[str], warmup: float, seconds: float) -> dict:
                 raise RuntimeError(f"facestream run exited with {proc.returncode}; see {tmp / 'log.txt'}")
             time.sleep(0.5)
         dropped = drops(run_dir)
+        engines = backends(run_dir)
     finally:
         stop([proc])
     lo, hi = (t0 + warmup) * 1e9, (t0 + warmup + seconds) * 1e9
@@ -151,7 +174,8 @@ def facestream_live(urls: list[str], warmup: float, seconds: float) -> dict:
         lat = np.array(d["lat"])
         cams[s] = {"results_per_s": round(len(lat) / seconds, 2), "p50_ms": round(float(np.percentile(lat, 50)), 1),
                    "p99_ms": round(float(np.percentile(lat, 99)), 1), "faces_per_frame": round(d["faces"] / len(lat), 3)}
-    return {"cameras": cams, "peak_rss_mb": round(peak, 1), "drops": dropped, "log": str(tmp / "log.txt")}
+    return {"cameras": cams, "peak_rss_mb": round(peak, 1), "drops": dropped, "backends": engines,
+            "log": str(tmp / "log.txt")}
 
 
 def _peer_fns():
@@ -249,6 +273,9 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
              "facestream (not at the same time).", ""]
     if args.note:
         lines += [f"**Note:** {args.note}", ""]
+    engines = {k: v for r in rows for k, v in r["facestream"].get("backends", {}).items()}
+    if engines:
+        lines += ["Backends: " + ", ".join(f"{k} on {v}" for k, v in sorted(engines.items())), ""]
     lines += ["| cameras | camera | results/s | p50 ms | p99 ms | faces/frame | peer fps | peer faces/frame |"
               " peak RSS MiB | drops |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
