@@ -176,8 +176,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
     print(f"forgot {args.name}: embeddings, sightings and {len(report.crops)} crop file(s) deleted")
     if report.out_dir is not None:
         print(f"redacted {args.name} from {report.lines} line(s) in {report.files} file(s) under {out_dir}")
-        if report.events:
-            print(f"removed {report.events} event(s) and {report.event_files} file(s) from the events store")
+        print(f"deleted {report.events} event(s) and {report.event_files} event frame(s) of {args.name} "
+              "from the events store")
     else:
         print(f"no output folder at {out_dir}: nothing redacted (pass --out-dir or --config)")
     return 0
