@@ -3,7 +3,12 @@
 Each unknown track's aggregated embedding joins the nearest cluster when cosine >= ``join_threshold``,
 else starts a new one, so "unknown #7 seen 5 times today" survives restarts. A cluster keeps a running
 centroid and its best few member embeddings; :func:`promote` turns a cluster into a named person with those
-embeddings. Ids come from an AUTOINCREMENT column and are never reused.
+embeddings. Ids come from an AUTOINCREMENT column (PostgreSQL: an identity sequence) and are never reused.
+
+On a shared gallery (PostgreSQL) the ids are global: before creating a cluster, :meth:`UnknownClusters.assign`
+loads, under the gallery's write lock, the clusters other hosts created since it last looked, and joins one of
+them when it matches; so the same stranger gets the same id on every camera and host. A cluster's centroid and
+``seen`` count are written by whichever host saw the face last (last writer wins).
 """
 
 from __future__ import annotations
@@ -82,6 +87,9 @@ class UnknownClusters:
         emb = l2_normalise(embedding)
         uid, sim = self.nearest(emb)
         with self.gallery.transaction():
+            if (uid is None or sim < self.join_threshold) and self.gallery.shared:
+                self._catch_up()  # another host may have met this face first
+                uid, sim = self.nearest(emb)
             if uid is None or sim < self.join_threshold:
                 uid = table.create(emb, ts_ns)
                 cluster = UnknownCluster(uid, emb, 1, ts_ns, ts_ns)
@@ -96,6 +104,13 @@ class UnknownClusters:
                 table.update(uid, cluster.centroid, cluster.seen, cluster.last_ns)
             self._keep_member(cluster, float(quality), emb)
         return cluster
+
+    def _catch_up(self) -> None:
+        """Load the clusters created (by other hosts) since the newest one held here."""
+        newest = max(self.clusters, default=0)
+        for c in self.gallery.unknown_table.load(after_id=newest):
+            self.clusters[c.unknown_id] = UnknownCluster(c.unknown_id, l2_normalise(c.centroid), c.seen,
+                                                         c.first_ns, c.last_ns, c.members)
 
     def _keep_member(self, cluster: UnknownCluster, quality: float, emb: np.ndarray) -> None:
         cluster.members.append((quality, emb))
