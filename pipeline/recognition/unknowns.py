@@ -13,6 +13,7 @@ them when it matches; so the same stranger gets the same id on every camera and 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -23,11 +24,13 @@ from facestream.errors import FacestreamError
 
 from .gallery import EnrolItem, Gallery
 from .gallery_db import check_name
+from .gallery_pg import GalleryUnavailable
 
 DEFAULT_JOIN_THRESHOLD = 0.92
 MEMBERS_KEPT = 5
 # The centroid follows new sightings with weight 1/min(seen, CENTROID_MEMORY): stable, yet not frozen.
 CENTROID_MEMORY = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,11 +81,21 @@ class UnknownClusters:
 
     def assign(
         self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool = True
-    ) -> UnknownCluster:
+    ) -> UnknownCluster | None:
         """Put one unknown track's embedding in a cluster (joining or creating); returns the cluster.
 
         ``new_sighting=False`` refines the cluster for a track already counted (its identity was re-checked).
+        While a shared gallery is unreachable a face joins a cluster already held here (in memory only), and a
+        face that would start a new one gets None (the caller calls it plain "unknown").
         """
+        try:
+            return self._assign(embedding, quality, ts_ns, new_sighting)
+        except GalleryUnavailable as exc:
+            log.warning("unknown clusters: %s", exc)
+            uid, sim = self.nearest(l2_normalise(embedding))
+            return self.clusters[uid] if uid is not None and sim >= self.join_threshold else None
+
+    def _assign(self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool) -> UnknownCluster:
         table = self.gallery.unknown_table
         emb = l2_normalise(embedding)
         uid, sim = self.nearest(emb)
