@@ -3,6 +3,8 @@ scikit-image's astronaut photo as a real face (RGB)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -25,6 +27,9 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(load())
 
 
+_DB_NUMBERS = itertools.count(1)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL on loopback for the whole session (tests/support/postgres.py); skips when absent."""
@@ -44,5 +49,5 @@ def postgres_url(postgres_server, request) -> str:
     """The URL of a fresh, empty database on the session's PostgreSQL, one per test."""
     import re
 
-    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{id(request) % 100000}"
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{next(_DB_NUMBERS)}"
     return postgres_server.url(name)
