@@ -61,19 +61,19 @@ PREVIEW_FRAMES = Counter(
     "facestream_preview_frames_total", "Annotated JPEG frames the sink published for the live view", ["stream"]
 )
 INTEGRATION_SENT = Counter(
-    "facestream_integration_sent_total", "Messages an integration delivered (MQTT: acknowledged; webhook: 2xx)",
+    "facestream_integration_sent_total", "Messages an integration delivered (MQTT: acknowledged; NATS: PubAck; webhook: 2xx)",
     ["integration"],
 )
 INTEGRATION_DROPPED = Counter(
     "facestream_integration_dropped_total",
-    "Messages an integration gave up on, by reason (webhooks: each one is in the dead-letter file)",
+    "Messages an integration gave up on, by reason (NATS, webhooks: each one is in the dead-letter file)",
     ["integration", "reason"],
 )
 INTEGRATION_RETRIES = Counter(
-    "facestream_integration_retries_total", "Webhook deliveries retried after a failed attempt", ["integration"]
+    "facestream_integration_retries_total", "Webhook or NATS deliveries retried after a failed attempt", ["integration"]
 )
 INTEGRATION_UP = Gauge(
-    "facestream_integration_up", "1 while an integration's peer is reachable (MQTT connected, last POST ok)",
+    "facestream_integration_up", "1 while an integration's peer is reachable (MQTT/NATS connected, last POST ok)",
     ["integration"],
 )
 INTEGRATION_QUEUED = Gauge(

@@ -3,6 +3,8 @@ scikit-image's astronaut photo as a real face (RGB)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -23,3 +25,29 @@ def astronaut() -> np.ndarray:
     from skimage.data import astronaut as load
 
     return np.ascontiguousarray(load())
+
+
+_DB_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL on loopback for the whole session (tests/support/postgres.py); skips when absent."""
+    from tests.support.postgres import PostgresServer, pg_bindir
+
+    bindir = pg_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/postgres; tests/run.sh installs Debian's postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'facestream[postgres]')")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL, one per test."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{next(_DB_NUMBERS)}"
+    return postgres_server.url(name)

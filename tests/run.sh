@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Test-time services and tools from Debian: ffmpeg, GStreamer's RTSP server (for Debian's python3), Prometheus,
 # stress-ng (busy CPUs beside the pipeline in tests/pipeline/test_lossless_under_stress.py), mosquitto (MQTT
-# events), Chromium and ChromeDriver (the web app's browser tests).
-APT_PKGS="ffmpeg prometheus stress-ng mosquitto chromium chromium-driver python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
+# events), nats-server (JetStream events), Chromium and ChromeDriver (the web app's browser tests), PostgreSQL
+# (the shared gallery; the tests run their own throwaway server, tests/support/postgres.py).
+APT_PKGS="ffmpeg prometheus stress-ng mosquitto nats-server postgresql chromium chromium-driver python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -23,6 +24,6 @@ fi
 # pull the multi-GB CUDA build for the optional training extra.
 pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 pip_install "torch==2.13.0"
-pip_install -e '.[test,train]'
+pip_install -e '.[test,train,postgres]'
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -2,9 +2,10 @@
 
 Photos given to ``add`` are detected, aligned, quality-checked and embedded (``recognition.enrolment``); a
 photo that is not an image, is too large, has no face or several faces, or whose face is tiny, blurred or
-turned away is refused with the reason. The gallery file is ``--gallery``, else ``inference.gallery`` of
+turned away is refused with the reason. The gallery is ``--gallery``, else ``inference.gallery`` of
 ``--config FILE`` (or of a ``FACESTREAM__INFERENCE__GALLERY`` variable), else ``$FACESTREAM_GALLERY``, else
-``~/.local/share/facestream/gallery.db``. A running pipeline picks changes up within a second or so.
+``~/.local/share/facestream/gallery.db``: a file, or a ``postgresql://`` URL for a gallery shared by several
+hosts (docs/scaling.md). A running pipeline picks changes up within a second or so.
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ from pathlib import Path
 from facestream.engines.faces.detector_specs import DETECTOR_TYPES
 
 
+def _gallery_location(text: str) -> Path | str:
+    from facestream.pipeline.recognition.gallery_store import gallery_location
+
+    return gallery_location(text) or Path(text)
+
+
 def _gallery_arg() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--gallery",
-        type=Path,
+        type=_gallery_location,
         default=None,
-        help="gallery file (default: inference.gallery of --config, else $FACESTREAM_GALLERY, "
-        "else ~/.local/share/facestream/gallery.db)",
+        help="gallery file or postgresql:// URL (default: inference.gallery of --config, else "
+        "$FACESTREAM_GALLERY, else ~/.local/share/facestream/gallery.db)",
     )
     return parent
 

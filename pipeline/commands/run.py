@@ -103,6 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ..web.auth import check_exposure
 
         check_exposure(cfg.web)
+    if cfg.shard.id:  # every stage of this host, the sink too, runs this shard's streams
+        cfg = cfg.model_copy(update={"sources": cfg.for_stage("capture").sources})
+        if not cfg.sources:
+            raise FacestreamError(f"shard {cfg.shard.id!r} has no streams (facestream config --shards)")
     use_demo_gallery(cfg)
     origin = _config_path(args) or "the embedded default (demo clip from scikit-image's astronaut, CPU)"
     out = Path(cfg.sink.out_dir).resolve()
@@ -162,11 +166,28 @@ def cmd_config(args: argparse.Namespace) -> int:
     from ..sources.uri import mask_uri
 
     cfg = _load(args)
+    if getattr(args, "shards", False):
+        return print_shards(cfg)
     data = json.loads(cfg.model_dump_json())
     if not getattr(args, "show_secrets", False):  # camera passwords and tokens stay off screens and pastes
         for source in data.get("sources") or []:
             source["uri"] = mask_uri(str(source.get("uri", "")))
     print(yaml.safe_dump(data, sort_keys=False), end="")
+    return 0
+
+
+def print_shards(cfg: PipelineConfig) -> int:
+    """``facestream config --shards``: which shard runs which stream (the same on every host)."""
+    if not cfg.shard.shards:
+        raise FacestreamError("no shards configured (shard.shards is empty): every host runs every stream")
+    where = cfg.shard_assignment()
+    pinned = {s.id for s in cfg.sources if s.shard is not None}
+    for shard in cfg.shard.shards:
+        streams = [sid for sid, sh in where.items() if sh == shard]
+        here = "  <- this host" if shard == cfg.shard.id else ""
+        print(f"{shard}: {len(streams)} stream(s){here}")
+        for sid in streams:
+            print(f"  {sid}{'  (pinned)' if sid in pinned else ''}")
     return 0
 
 
@@ -196,4 +217,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="the same as CONFIG")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--show-secrets", action="store_true", help="print source URIs with their credentials")
+    p.add_argument("--shards", action="store_true", help="print which shard runs which stream (shard.shards)")
     p.set_defaults(func=cmd_config)

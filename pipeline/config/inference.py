@@ -60,7 +60,7 @@ class InferenceConfig(Section):
         default="quality", title="How a track's embeddings are combined: mean, quality-weighted mean, or the learned GRU / attention heads"
     )
     classifier_model: str = Field(default="", title="Store name of the classifier when recognizer = classifier")
-    gallery: str = Field(default="", title="Gallery database; empty = $FACESTREAM_GALLERY or ~/.local/share/facestream/gallery.db")
+    gallery: str = Field(default="", title="Gallery: a SQLite file or a postgresql:// URL (shared by hosts); empty = $FACESTREAM_GALLERY or ~/.local/share/facestream/gallery.db")
     models_dir: str = Field(default="", title="Model store; empty = $FACESTREAM_MODELS or ~/.cache/facestream/models")
     throttle_ms: float = Field(default=0.0, ge=0, le=60000, title="Artificial delay per batch (for fault tests only)")
 

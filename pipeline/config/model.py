@@ -26,6 +26,7 @@ from .sections import (
     SupervisorConfig,
     TransportConfig,
 )
+from .shards import SHARDED_STAGES, ShardConfig, assign
 
 __all__ = ["STAGES", "InferenceView", "PipelineConfig"]
 
@@ -56,6 +57,7 @@ class PipelineConfig(Section):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
+    shard: ShardConfig = Field(default_factory=ShardConfig, title="Sharded cameras over several inference hosts")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", title="Log level of every stage")
 
     @model_validator(mode="before")
@@ -83,6 +85,12 @@ class PipelineConfig(Section):
             raise ValueError(f"duplicate stream id(s): {', '.join(sorted(dup))}")
         if not ids:
             raise ValueError("at least one source is needed")
+        pinned = {s.id: s.shard for s in self.sources if s.shard is not None}
+        if pinned and not self.shard.shards:
+            raise ValueError(f"source(s) {', '.join(pinned)} name a shard but shard.shards is empty")
+        bad = {sid: sh for sid, sh in pinned.items() if sh not in self.shard.shards}
+        if bad:
+            raise ValueError(f"source shard(s) not in shard.shards {self.shard.shards}: {bad}")
         return self
 
     # --- derived values ---
@@ -90,6 +98,20 @@ class PipelineConfig(Section):
     def is_demo(self) -> bool:
         """The run is the embedded demo: every source is the demo clip."""
         return all(s.kind == "demo" for s in self.sources)
+
+    def shard_assignment(self) -> dict[str, str]:
+        """stream id -> shard id (empty when no shards are configured)."""
+        if not self.shard.shards:
+            return {}
+        return assign(((s.id, s.shard) for s in self.sources), self.shard.shards)
+
+    def for_stage(self, stage: str) -> PipelineConfig:
+        """The config a stage runs with: capture, preprocess and inference of a shard see only its streams;
+        the sink (and an unsharded host) sees every stream."""
+        if not self.shard.id or stage not in SHARDED_STAGES:
+            return self
+        mine = self.shard_assignment()
+        return self.model_copy(update={"sources": [s for s in self.sources if mine[s.id] == self.shard.id]})
 
     def inference_view(self) -> InferenceView:
         return InferenceView(

@@ -53,6 +53,43 @@ class MqttConfig(Section):
         return v
 
 
+class NatsConfig(Section):
+    """Events to a NATS JetStream stream: at-least-once, deduplicated by event id (docs/integrations.md)."""
+
+    enabled: bool = Field(default=False, title="Publish events to NATS JetStream")
+    url: str = Field(default="nats://127.0.0.1:4222", title="Server URL(s), comma-separated (nats:// or tls://)")
+    stream: str = Field(default="FACESTREAM", title="JetStream stream, created or updated on connect")
+    subject_prefix: str = Field(default="facestream", title="Subjects are <prefix>.<camera>.<kind>; the stream takes <prefix>.>")
+    user: str = Field(default="", title="User (password from $FACESTREAM_NATS_PASSWORD)")
+    creds_file: str = Field(default="", title="NATS .creds file (JWT + NKey) instead of user/password")
+    duplicate_window_s: float = Field(
+        default=120.0, ge=1, le=86400, title="JetStream deduplication window (a re-sent event id inside it is stored once)"
+    )
+    max_age_days: float = Field(default=0.0, ge=0, title="Oldest event the stream keeps (0 = no age limit)")
+    max_bytes: int = Field(default=0, ge=0, title="Largest size of the stream in bytes (0 = no limit)")
+    replicas: int = Field(default=1, ge=1, le=5, title="Stream replicas (a NATS cluster)")
+    ack_timeout_s: float = Field(default=2.0, gt=0, le=60, title="Wait for a PubAck before the event is sent again")
+    max_buffered: int = Field(
+        default=10000, ge=1, le=1_000_000,
+        title="Events kept while the server is away (then the oldest go to the dead-letter file, counted)",
+    )
+
+    @field_validator("subject_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        tokens = v.split(".")
+        if not v or any(not t or any(c in t for c in "*> \t\r\n\x00") for t in tokens):
+            raise ValueError(f"{v!r} is not a usable NATS subject prefix (dot-separated tokens, no * > or spaces)")
+        return v
+
+    @field_validator("stream")
+    @classmethod
+    def _stream(cls, v: str) -> str:
+        if not v or any(c in v for c in ".*> /\\\t\r\n\x00"):
+            raise ValueError(f"{v!r} is not a usable JetStream stream name (no . * > / \\ or spaces)")
+        return v
+
+
 class WebhookConfig(Section):
     """One HTTP endpoint that gets a POST per event."""
 
@@ -85,4 +122,5 @@ class WebhookConfig(Section):
 
 class IntegrationsConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT events")
+    nats: NatsConfig = Field(default_factory=NatsConfig, title="NATS JetStream events")
     webhooks: list[WebhookConfig] = Field(default_factory=list, title="Webhooks, each gets every event")

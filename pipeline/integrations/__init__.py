@@ -1,4 +1,4 @@
-"""Where the sink hands each new event besides its own files: MQTT and webhooks (each optional).
+"""Where the sink hands each new event besides its own files: MQTT, NATS JetStream and webhooks (each optional).
 
 An integration never blocks the sink: ``publish`` queues (bounded) and returns; delivery, retries and
 reconnects happen on the integration's own thread. ``close`` flushes what it can within a short grace period.
@@ -60,6 +60,10 @@ def build_fanout(cfg: PipelineConfig, log: logging.Logger) -> EventFanout:
         from .mqtt import MqttIntegration
 
         integrations.append(MqttIntegration(ic.mqtt, [s.id for s in cfg.sources], log))
+    if ic.nats.enabled:
+        from .jetstream import NatsIntegration
+
+        integrations.append(NatsIntegration(ic.nats, Path(cfg.sink.out_dir) / "dead_letter", log))
     if ic.webhooks:
         from .webhooks import WebhookIntegration
 

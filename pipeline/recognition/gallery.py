@@ -1,12 +1,14 @@
-"""The gallery: known people, their embeddings, negative feedback, sightings and unknown clusters, in SQLite.
+"""The gallery: known people, their embeddings, negative feedback, sightings and unknown clusters.
 
-The file, its transactions and encryption are :class:`~.gallery_db.GalleryDB`; this module holds what is
-stored. Every embedding enters through :meth:`Gallery.enrol` (photos, the demo, an import, a promoted unknown),
+Storage, transactions and encryption are :class:`~.gallery_db.GalleryDB` over a store (:mod:`.gallery_store`:
+a SQLite file by default, or a shared PostgreSQL database for a ``postgresql://`` location, :mod:`.gallery_pg`);
+this module holds what is stored, the same on both. Every embedding enters through :meth:`Gallery.enrol` (photos, the demo, an import, a promoted unknown),
 which checks each one is a finite 128-d vector.
 
 Live reload: every change that matters to matching (people, embeddings, rejections, unknown clusters changed
 by an operator) bumps a ``version`` row in ``meta``; a running pipeline calls :meth:`Gallery.reload_if_changed`
-once in a while and gets a fresh :class:`GallerySnapshot` only when the number moved.
+once in a while and gets a fresh :class:`GallerySnapshot` only when the number moved (on PostgreSQL: when a
+NOTIFY said so, see :mod:`.gallery_pg`; while the database is unreachable it keeps the snapshot it has).
 
 Encryption: when ``$FACESTREAM_GALLERY_KEY`` is set at creation, every stored vector (embeddings, rejections,
 sightings, unknown clusters) is Fernet-encrypted; opening such a gallery needs the same key.
@@ -14,6 +16,7 @@ sightings, unknown clusters) is Fernet-encrypted; opening such a gallery needs t
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,9 +28,11 @@ from facestream.engines.faces.vectors import l2_normalise
 from facestream.errors import FacestreamError
 
 from .gallery_db import GALLERY_ENV, GalleryDB, check_name, default_gallery_path, embedding_problem
+from .gallery_pg import GalleryUnavailable
 from .unknown_table import UnknownTable
 
 __all__ = ["GALLERY_ENV", "EnrolItem", "Gallery", "GallerySnapshot", "PersonInfo", "default_gallery_path"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,7 +76,7 @@ class GallerySnapshot:
 
 
 class Gallery(GalleryDB):
-    """One SQLite gallery file. Not shared between threads; open one per process or thread."""
+    """One gallery (file or database). Not shared between threads; open one per process or thread."""
 
     def __init__(self, path: Path | str | None = None, key: str | None = None, create: bool = True):
         super().__init__(path, key, create)
@@ -106,9 +111,7 @@ class Gallery(GalleryDB):
         with self.transaction():
             pid = self.person_id(name)
             if pid is None:
-                pid = self.db.execute(
-                    "INSERT INTO people(name, created_ns) VALUES (?, ?)", (name, now)
-                ).lastrowid
+                pid = self.store.insert_id("INSERT INTO people(name, created_ns) VALUES (?, ?)", (name, now))
             have = {
                 r[0]
                 for r in self.db.execute(
@@ -263,12 +266,21 @@ class Gallery(GalleryDB):
         """Remember an identification so an operator can later reject it by event or track id.
 
         Idempotent on ``event_id`` (a replay writes nothing new). Keeps the newest ``keep`` rows.
-        Does not bump the version: sightings do not change matching until rejected.
+        Does not bump the version: sightings do not change matching until rejected. A shared database that is
+        unreachable loses the sighting (logged), the pipeline carries on.
         """
+        try:
+            self._record_sighting(event_id, track_ref, stream_id, ts_ns, embedding, name, unknown_id, score,
+                                  crop_path, keep)
+        except GalleryUnavailable as exc:
+            log.warning("gallery: sighting %s not recorded: %s", event_id, exc)
+
+    def _record_sighting(self, event_id, track_ref, stream_id, ts_ns, embedding, name, unknown_id, score,
+                         crop_path, keep) -> None:
         with self.transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO sightings(event_id, track_ref, stream_id, name, unknown_id, score, vector, "
-                "crop_path, ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sightings(event_id, track_ref, stream_id, name, unknown_id, score, vector, "
+                "crop_path, ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     event_id,
                     track_ref,
@@ -282,8 +294,9 @@ class Gallery(GalleryDB):
                 ),
             )
             # rowids grow with inserts: dropping those more than ``keep`` behind the newest is O(log n).
+            rowid = self.store.rowid
             self.db.execute(
-                "DELETE FROM sightings WHERE rowid <= (SELECT MAX(rowid) FROM sightings) - ?", (int(keep),)
+                f"DELETE FROM sightings WHERE {rowid} <= (SELECT MAX({rowid}) FROM sightings) - ?", (int(keep),)
             )
 
     def sighting_count(self, unknown_id: int, since_ns: int = 0) -> int:
@@ -303,8 +316,7 @@ class Gallery(GalleryDB):
 
     def snapshot(self) -> GallerySnapshot:
         """Everything the matcher needs, read in one read transaction. Corrupt vectors are skipped."""
-        self.db.execute("BEGIN")
-        try:
+        with self.store.reading():
             version = self.version()
             people = self.db.execute("SELECT id, name FROM people ORDER BY name").fetchall()
             rows = self.db.execute("SELECT id, person_id, vector FROM embeddings ORDER BY id").fetchall()
@@ -312,8 +324,6 @@ class Gallery(GalleryDB):
                 "SELECT r.id, r.ref, r.person_id, r.vector, p.name "
                 "FROM rejections r JOIN people p ON p.id = r.person_id"
             ).fetchall()
-        finally:
-            self.db.execute("COMMIT")
         index = {pid: i for i, (pid, _) in enumerate(people)}
         vectors, owner = [], []
         for rid, pid, blob in rows:
@@ -340,11 +350,18 @@ class Gallery(GalleryDB):
         return snap
 
     def reload_if_changed(self) -> GallerySnapshot | None:
-        """A new snapshot when the gallery changed since the last call (or on the first call), else None."""
-        v = self.version()
-        if v == self._seen_version:
+        """A new snapshot when the gallery changed since the last call (or on the first call), else None.
+
+        On a shared database also when another host added an unknown cluster; None while the database is
+        unreachable (the caller keeps matching against what it has; the next call tries again)."""
+        try:
+            if not self.store.changed_since(self._seen_version):
+                return None
+            snap = self.snapshot()
+        except GalleryUnavailable as exc:
+            log.warning("gallery: keeping the gallery loaded last: %s", exc)
+            self._seen_version = -1  # re-read once it is back
             return None
-        snap = self.snapshot()
         self._seen_version = snap.version
         return snap
 

@@ -1,10 +1,11 @@
-"""The gallery's SQLite file: schema, transactions, the change counter, encryption and stored vectors.
+"""The gallery's storage handle: its store (:mod:`.gallery_store`: the SQLite file or a PostgreSQL database),
+transactions, the change counter, encryption and stored vectors.
 
-Durability: WAL journal, ``synchronous=FULL``, and every write is one ``BEGIN IMMEDIATE`` transaction, so a crash
-loses at most the write in progress. A transaction opened inside another joins it (one commit for both), which
-lets an import or a promotion reuse :meth:`Gallery.enrol` and stay atomic.
+Durability: every write is one transaction (SQLite: WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``), so a
+crash loses at most the write in progress. A transaction opened inside another joins it (one commit for both),
+which lets an import or a promotion reuse :meth:`Gallery.enrol` and stay atomic.
 
-The file is created with mode 0600 (SQLite gives its ``-wal`` and ``-shm`` files the same mode): it holds
+A SQLite file is created with mode 0600 (SQLite gives its ``-wal`` and ``-shm`` files the same mode): it holds
 biometric data.
 
 A stored vector that does not decode to one finite embedding (a row written by hand, a damaged file) is not
@@ -15,8 +16,6 @@ fatal: :meth:`GalleryDB.read_vector` reports it once per row (a warning and
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,12 +25,11 @@ from prometheus_client import Counter
 
 from facestream.engines.faces.vectors import EMBEDDING_SIZE
 from facestream.errors import FacestreamError
-from facestream.fsutil import create_private
 
 from .crypto import KEY_ENV, Cipher, key_from_env, new_salt
+from .gallery_store import GALLERY_ENV, GalleryStore, default_gallery_location, open_store
 
-GALLERY_ENV = "FACESTREAM_GALLERY"
-SCHEMA_VERSION = 1
+__all__ = ["GALLERY_ENV", "GalleryDB", "check_name", "default_gallery_path", "embedding_problem"]
 _KEY_CHECK = b"facestream-gallery-key-check"
 
 CORRUPT_ROWS = Counter(
@@ -41,43 +39,9 @@ CORRUPT_ROWS = Counter(
 )
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
-CREATE TABLE IF NOT EXISTS people (
-    id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_ns INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS embeddings (
-    id INTEGER PRIMARY KEY,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL, quality REAL NOT NULL, photo_sha256 TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT '', created_ns INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS embeddings_person ON embeddings(person_id);
-CREATE TABLE IF NOT EXISTS crops (
-    id INTEGER PRIMARY KEY,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE, path TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rejections (
-    id INTEGER PRIMARY KEY, ref TEXT NOT NULL,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    vector BLOB, created_ns INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sightings (
-    event_id TEXT PRIMARY KEY, track_ref TEXT NOT NULL, stream_id TEXT NOT NULL,
-    name TEXT, unknown_id INTEGER, score REAL, vector BLOB, crop_path TEXT, ts_ns INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS sightings_track ON sightings(track_ref);
-CREATE INDEX IF NOT EXISTS sightings_unknown ON sightings(unknown_id, ts_ns);
-CREATE TABLE IF NOT EXISTS unknowns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, centroid BLOB NOT NULL, seen INTEGER NOT NULL,
-    first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS unknown_members (
-    id INTEGER PRIMARY KEY, unknown_id INTEGER NOT NULL REFERENCES unknowns(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL, quality REAL NOT NULL);
-"""
-
-
-def default_gallery_path() -> Path:
-    env = os.environ.get(GALLERY_ENV)
-    if env:
-        return Path(env).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "facestream" / "gallery.db"
+def default_gallery_path() -> Path | str:
+    """``$FACESTREAM_GALLERY`` (a file or a ``postgresql://`` URL), else ~/.local/share/facestream/gallery.db."""
+    return default_gallery_location()
 
 
 def check_name(name: str) -> str:
@@ -101,43 +65,33 @@ def embedding_problem(vector: np.ndarray) -> str | None:
 
 
 class GalleryDB:
-    """One SQLite gallery file. Not shared between threads; open one per process or thread."""
+    """One gallery (a SQLite file or a ``postgresql://`` database). Not shared between threads; open one per
+    process or thread."""
 
     def __init__(self, path: Path | str | None = None, key: str | None = None, create: bool = True):
-        self.path = Path(path).expanduser() if path else default_gallery_path()
-        if not create and not self.path.exists():
-            raise FacestreamError(f"no gallery at {self.path} (add someone first: facestream gallery add)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        create_private(self.path)
+        self.store: GalleryStore = open_store(path, create=create)
+        self.db = self.store  # ``execute`` with ``?`` placeholders on either store
+        self.path = self.store.location  # the file, or the database URL without its password
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-            self.db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as exc:
-            raise FacestreamError(f"{self.path} is not a facestream gallery ({exc})") from exc
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        with self.transaction():
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                self.db.execute(stmt)
-        self._cipher = self._open_cipher(key if key is not None else key_from_env())
+            self._cipher = self._open_cipher(key if key is not None else key_from_env())
+        except BaseException:
+            self.store.close()
+            raise
         self.corrupt_rows: set[tuple[str, int]] = set()  # (table, row id) reported so far
 
+    @property
+    def shared(self) -> bool:
+        """Other hosts write this gallery too (PostgreSQL)."""
+        return self.store.shared
+
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: BEGIN IMMEDIATE ... COMMIT, rolled back on any error; joins an open one."""
-        if self.db.in_transaction:
-            yield self.db
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> Iterator[GalleryStore]:
+        """One atomic write, rolled back on any error; joins an open one."""
+        with self.store.transaction() as db:
+            yield db
 
     def close(self) -> None:
-        self.db.close()
+        self.store.close()
 
     def __enter__(self):
         return self
@@ -148,31 +102,24 @@ class GalleryDB:
     # -- meta and the change counter ---------------------------------------------------------------------
 
     def _meta(self, key: str) -> bytes | str | int | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+        return self.store.get_meta(key)
 
     def _set_meta(self, key: str, value: bytes | str | int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self.store.set_meta(key, value)
 
     def version(self) -> int:
-        return int(self._meta("version") or 0)
+        return self.store.version()
 
     def bump_version(self) -> None:
-        self.db.execute(
-            "INSERT INTO meta(key, value) VALUES ('version', 1) "
-            "ON CONFLICT(key) DO UPDATE SET value = value + 1"
-        )
+        """Matching changed: readers reload (on PostgreSQL every host is notified when the write commits)."""
+        self.store.bump_version()
 
     # -- encryption and stored vectors -------------------------------------------------------------------
 
     def _open_cipher(self, key: str | None) -> Cipher | None:
         with self.transaction():
-            if self._meta("schema_version") is None:
-                self._set_meta("schema_version", SCHEMA_VERSION)
-                self._set_meta("version", 0)
-                empty = True
-            else:
-                empty = self.db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 0
+            self.store.initialise()
+            empty = self.db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 0
             mode = self._meta("encryption")
             if mode is None and key and empty:
                 salt = new_salt()

@@ -318,14 +318,12 @@ class StreamRecognizer:
         else:
             if mem.best_quality < self.config.unknown_min_quality:
                 return  # too poor a view to start an anonymous identity; wait for a better shot
-            if self.unknowns is not None:
-                new_sighting = not mem.counted_unknown
-                cluster = self.unknowns.assign(
-                    embedding, mem.best_quality, p.ts_ns, new_sighting=new_sighting
-                )
+            cluster = (self.unknowns.assign(embedding, mem.best_quality, p.ts_ns, new_sighting=not mem.counted_unknown)
+                       if self.unknowns is not None else None)
+            if cluster is not None:
                 mem.counted_unknown = True
                 who = Identity(cluster.label, unknown_id=cluster.unknown_id, score=score, confidence=confidence)
-            else:
+            else:  # no clustering, or a shared gallery that cannot be reached right now (unknowns.py)
                 who = Identity("unknown", score=score, confidence=confidence)
         if mem.who is not None and who.label == mem.who.label:
             mem.who, mem.candidate_votes = mem.who.with_evidence(score, confidence), 0

@@ -31,18 +31,20 @@ class UnknownTable:
     def __init__(self, gallery: GalleryDB):
         self.g = gallery
 
-    def load(self) -> list[StoredCluster]:
-        """Every cluster with its stored members, by id; a cluster whose centroid is corrupt is left out."""
+    def load(self, after_id: int = 0) -> list[StoredCluster]:
+        """Every cluster (with an id above ``after_id``) with its stored members, by id; a cluster whose centroid
+        is corrupt is left out."""
         g = self.g
         clusters: dict[int, StoredCluster] = {}
         for uid, blob, seen, first, last in g.db.execute(
-            "SELECT id, centroid, seen, first_ns, last_ns FROM unknowns ORDER BY id"
+            "SELECT id, centroid, seen, first_ns, last_ns FROM unknowns WHERE id > ? ORDER BY id", (after_id,)
         ):
             centroid = g.read_vector(blob, "unknowns", uid)
             if centroid is not None:
                 clusters[uid] = StoredCluster(uid, centroid, seen, first, last)
         for mid, uid, blob, q in g.db.execute(
-            "SELECT id, unknown_id, vector, quality FROM unknown_members ORDER BY id"
+            "SELECT id, unknown_id, vector, quality FROM unknown_members WHERE unknown_id > ? ORDER BY id",
+            (after_id,),
         ):
             if uid in clusters:
                 v = g.read_vector(blob, "unknown_members", mid)
@@ -53,10 +55,12 @@ class UnknownTable:
     def create(self, centroid: np.ndarray, ts_ns: int) -> int:
         """A new cluster seen once at ``ts_ns``; returns its id (never one used before)."""
         with self.g.transaction() as db:
-            return db.execute(
+            uid = db.insert_id(
                 "INSERT INTO unknowns(centroid, seen, first_ns, last_ns) VALUES (?, 1, ?, ?)",
                 (self.g.pack_vector(centroid), ts_ns, ts_ns),
-            ).lastrowid
+            )
+            db.notify("unknowns")  # other hosts sharing the database load it (gallery_pg)
+            return uid
 
     def update(self, unknown_id: int, centroid: np.ndarray, seen: int, last_ns: int) -> None:
         with self.g.transaction() as db:

@@ -3,11 +3,17 @@
 Each unknown track's aggregated embedding joins the nearest cluster when cosine >= ``join_threshold``,
 else starts a new one, so "unknown #7 seen 5 times today" survives restarts. A cluster keeps a running
 centroid and its best few member embeddings; :func:`promote` turns a cluster into a named person with those
-embeddings. Ids come from an AUTOINCREMENT column and are never reused.
+embeddings. Ids come from an AUTOINCREMENT column (PostgreSQL: an identity sequence) and are never reused.
+
+On a shared gallery (PostgreSQL) the ids are global: before creating a cluster, :meth:`UnknownClusters.assign`
+loads, under the gallery's write lock, the clusters other hosts created since it last looked, and joins one of
+them when it matches; so the same stranger gets the same id on every camera and host. A cluster's centroid and
+``seen`` count are written by whichever host saw the face last (last writer wins).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -18,11 +24,13 @@ from facestream.errors import FacestreamError
 
 from .gallery import EnrolItem, Gallery
 from .gallery_db import check_name
+from .gallery_pg import GalleryUnavailable
 
 DEFAULT_JOIN_THRESHOLD = 0.92
 MEMBERS_KEPT = 5
 # The centroid follows new sightings with weight 1/min(seen, CENTROID_MEMORY): stable, yet not frozen.
 CENTROID_MEMORY = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,15 +81,28 @@ class UnknownClusters:
 
     def assign(
         self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool = True
-    ) -> UnknownCluster:
+    ) -> UnknownCluster | None:
         """Put one unknown track's embedding in a cluster (joining or creating); returns the cluster.
 
         ``new_sighting=False`` refines the cluster for a track already counted (its identity was re-checked).
+        While a shared gallery is unreachable a face joins a cluster already held here (in memory only), and a
+        face that would start a new one gets None (the caller calls it plain "unknown").
         """
+        try:
+            return self._assign(embedding, quality, ts_ns, new_sighting)
+        except GalleryUnavailable as exc:
+            log.warning("unknown clusters: %s", exc)
+            uid, sim = self.nearest(l2_normalise(embedding))
+            return self.clusters[uid] if uid is not None and sim >= self.join_threshold else None
+
+    def _assign(self, embedding: np.ndarray, quality: float, ts_ns: int, new_sighting: bool) -> UnknownCluster:
         table = self.gallery.unknown_table
         emb = l2_normalise(embedding)
         uid, sim = self.nearest(emb)
         with self.gallery.transaction():
+            if (uid is None or sim < self.join_threshold) and self.gallery.shared:
+                self._catch_up()  # another host may have met this face first
+                uid, sim = self.nearest(emb)
             if uid is None or sim < self.join_threshold:
                 uid = table.create(emb, ts_ns)
                 cluster = UnknownCluster(uid, emb, 1, ts_ns, ts_ns)
@@ -96,6 +117,13 @@ class UnknownClusters:
                 table.update(uid, cluster.centroid, cluster.seen, cluster.last_ns)
             self._keep_member(cluster, float(quality), emb)
         return cluster
+
+    def _catch_up(self) -> None:
+        """Load the clusters created (by other hosts) since the newest one held here."""
+        newest = max(self.clusters, default=0)
+        for c in self.gallery.unknown_table.load(after_id=newest):
+            self.clusters[c.unknown_id] = UnknownCluster(c.unknown_id, l2_normalise(c.centroid), c.seen,
+                                                         c.first_ns, c.last_ns, c.members)
 
     def _keep_member(self, cluster: UnknownCluster, quality: float, emb: np.ndarray) -> None:
         cluster.members.append((quality, emb))

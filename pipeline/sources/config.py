@@ -102,6 +102,9 @@ class SourceConfig(BaseModel):
     )
     max_frames: int | None = Field(default=None, ge=1, title="stop after this many frames")
     resize: ResizeConfig | None = Field(default=None, title="resize every frame (width and/or height)")
+    shard: str | None = Field(
+        default=None, title="the inference shard (shard.shards) that runs this stream; default: by consistent hash"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,10 @@ def run_stage(name: str, cfg: PipelineConfig) -> int:
     from ..run_dir import StageLock, secure_dir
 
     logging.basicConfig(level=cfg.log_level.upper(), format=f"%(asctime)s %(levelname)s [{name}:{os.getpid()}] %(message)s")
+    cfg = cfg.for_stage(name)  # a shard's capture/preprocess/inference: only its streams
+    if cfg.shard.id and name != "sink":
+        logging.getLogger("facestream").info("%s: shard %s runs stream(s) %s", name, cfg.shard.id,
+                                             ", ".join(s.id for s in cfg.sources) or "(none)")
     run_dir = secure_dir(cfg.run_dir())
     lock = StageLock(run_dir, name)  # a second process of this stage on this run dir is refused
     if cfg.metrics.enabled:

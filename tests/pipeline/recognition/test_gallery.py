@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,24 @@ def test_enrol_list_rename_remove_round_trip(gallery):
         gallery.remove("Bob")
 
 
-def test_version_and_reload_if_changed_sees_another_connection(gallery, tmp_path):
+def reload_within(gallery, seconds: float = 2.0):
+    """The first snapshot ``reload_if_changed`` gives within ``seconds`` (a NOTIFY takes a moment), or None."""
+    deadline = time.monotonic() + seconds
+    while True:
+        snap = gallery.reload_if_changed()
+        if snap is not None or time.monotonic() > deadline:
+            return snap
+        time.sleep(0.02)
+
+
+def test_version_and_reload_if_changed_sees_another_connection(gallery, gallery_at):
     first = gallery.reload_if_changed()
     assert first is not None and first.names == []
     assert gallery.reload_if_changed() is None
-    other = Gallery(tmp_path / "g.db")  # e.g. the CLI while the pipeline runs
+    other = Gallery(gallery_at)  # e.g. the CLI while the pipeline runs (on PostgreSQL: maybe another host)
     other.enrol("Cy", [EnrolItem(vec(4), 0.9)])
     other.close()
-    snap = gallery.reload_if_changed()
+    snap = reload_within(gallery)
     assert snap is not None and snap.names == ["Cy"]
     np.testing.assert_allclose(np.linalg.norm(snap.vectors, axis=1), 1.0, rtol=1e-5)
     assert gallery.reload_if_changed() is None

@@ -68,7 +68,7 @@ def test_calibrate_threshold_meets_far_target():
     assert (impostors >= t - 0.002).mean() > 0.009
 
 
-def test_unknown_clusters_persist_count_and_promote(gallery, tmp_path):
+def test_unknown_clusters_persist_count_and_promote(gallery, gallery_at):
     x, y = identity(10), identity(11)
     clusters = UnknownClusters(gallery, join_threshold=0.8)
     ids = [
@@ -77,7 +77,7 @@ def test_unknown_clusters_persist_count_and_promote(gallery, tmp_path):
     ]
     assert ids[0] == ids[2] == ids[3] and ids[1] == ids[4] and ids[0] != ids[1]
     clusters.assign(sample(x, 0.3, 50), 0.9, ts_ns=9, new_sighting=False)
-    reopened = UnknownClusters(Gallery(tmp_path / "g.db"), join_threshold=0.8)
+    reopened = UnknownClusters(Gallery(gallery_at), join_threshold=0.8)
     assert {c.unknown_id: c.seen for c in reopened.clusters.values()} == {ids[0]: 3, ids[1]: 2}
     assert reopened.nearest(x)[0] == ids[0]
     gallery.record_sighting("e1", "t1", "cam", 5, x, unknown_id=ids[0])

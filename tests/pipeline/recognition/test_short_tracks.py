@@ -12,9 +12,8 @@ from .test_stream_recognizer import CENTRES, FRAME_NS, embed, face
 
 
 @pytest.fixture
-def gallery(tmp_path, monkeypatch):
-    monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
-    g = Gallery(tmp_path / "g.db")
+def gallery(gallery_at):  # gallery_at: the SQLite file, then a PostgreSQL database (conftest.py)
+    g = Gallery(gallery_at)
     g.enrol("Alice", [EnrolItem(CENTRES[0], 0.9, "alice-1")])
     yield g
     g.close()

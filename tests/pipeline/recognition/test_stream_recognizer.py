@@ -52,9 +52,8 @@ def scene(frames: int = 60):
 
 
 @pytest.fixture
-def gallery(tmp_path, monkeypatch):
-    monkeypatch.delenv("FACESTREAM_GALLERY_KEY", raising=False)
-    g = Gallery(tmp_path / "g.db")
+def gallery(gallery_at):  # gallery_at: the SQLite file, then a PostgreSQL database (conftest.py)
+    g = Gallery(gallery_at)
     g.enrol("Alice", [EnrolItem(CENTRES[0], 0.9, "alice-1")])
     yield g
     g.close()
@@ -116,12 +115,12 @@ def live_reloading_recognizer(gallery: Gallery) -> StreamRecognizer:
     return StreamRecognizer(gallery, config=config)
 
 
-def test_gallery_change_reaches_a_running_recognizer(gallery, tmp_path):
+def test_gallery_change_reaches_a_running_recognizer(gallery, gallery_at):
     rec = live_reloading_recognizer(gallery)
     events = []
     for f in range(40):
         if f == 20:
-            other = Gallery(tmp_path / "g.db")  # the operator's CLI, another connection
+            other = Gallery(gallery_at)  # the operator's CLI, another connection
             other.enrol("Bob", [EnrolItem(CENTRES[1], 0.9, "bob-1")])
             other.close()
         ts = f * FRAME_NS
@@ -133,13 +132,13 @@ def test_gallery_change_reaches_a_running_recognizer(gallery, tmp_path):
     assert events[2].previous_identity == kinds[1][1]
 
 
-def test_rejected_track_is_not_named_again(gallery, tmp_path):
+def test_rejected_track_is_not_named_again(gallery, gallery_at):
     rec = live_reloading_recognizer(gallery)
     events = []
     for f in range(40):
         if f == 15:
             ref = events[0].track_ref
-            Gallery(tmp_path / "g.db").reject(ref, "Alice")  # "this track is not Alice"
+            Gallery(gallery_at).reject(ref, "Alice")  # "this track is not Alice"
         for r in recognise_frames(rec, [("cam", f, f * FRAME_NS, [face(0, 200)])], embed):
             events += r.events
     kinds = [(e.kind, e.identity) for e in events]
