@@ -106,9 +106,9 @@ REJECT_REASONS = (
 )
 SINK_WRITE_ERROR_REASONS = (
     "disk_full", "permission", "read_only", "io_error", "stdout", "pub_full", "summary", "video", "events_db",
-    "frame", "preview_full",
+    "frame", "preview_full", "crop",
 )
-SINK_EVENT_KINDS = ("result", "event", "event_db", "frame")
+SINK_EVENT_KINDS = ("result", "event", "event_db", "frame", "crop")
 IDENTIFIED_KINDS = ("known", "unknown")
 
 

@@ -43,6 +43,7 @@ MAX_LANDMARKS = 68
 MAX_NAME = 256
 MAX_ERROR = 500
 MAX_PATH = 4096
+MAX_CROP_BYTES = 256 << 10  # a best shot is an aligned face chip: ~10 KiB as JPEG; anything far larger is not one
 MAX_FILE_NAME = 255
 MIN_SCALE, MAX_SCALE = 1e-5, 16.0
 MAX_SCORE = 1e3
@@ -185,6 +186,7 @@ class EventRecord:
     best_shot_path: str | None = None
     previous_identity: str | None = None
     dwell_seconds: float | None = None
+    best_shot_jpeg: bytes | None = None  # inference -> sink only: the sink writes it and drops it from the record
 
     @classmethod
     def from_event(cls, event: Any) -> EventRecord:
@@ -193,7 +195,10 @@ class EventRecord:
         return cls(**{k: finite_or_none(v) if isinstance(v, float) else v for k, v in d.items()})
 
     def to_meta(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        if d["best_shot_jpeg"] is None:
+            del d["best_shot_jpeg"]  # stored records (events files, the store, integrations) carry no pixels
+        return d
 
     @classmethod
     def from_meta(cls, v: Any, what: str = "event") -> EventRecord:
@@ -229,7 +234,17 @@ class EventRecord:
                                     MAX_PATH),
             previous_identity=name("previous_identity"),
             dwell_seconds=number("dwell_seconds", 0.0, 1e9),
+            best_shot_jpeg=_crop_bytes(d.get("best_shot_jpeg"), what + ".best_shot_jpeg"),
         )
+
+
+def _crop_bytes(v: Any, what: str) -> bytes | None:
+    """A best shot from a peer: JPEG bytes of bounded size, or nothing."""
+    if v is None:
+        return None
+    if not isinstance(v, bytes) or not 0 < len(v) <= MAX_CROP_BYTES or not v.startswith(b"\xff\xd8"):
+        raise WireError(BAD_EVENT, f"{what} is not a JPEG of at most {MAX_CROP_BYTES >> 10} KiB")
+    return v
 
 
 @dataclass

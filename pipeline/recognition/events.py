@@ -51,6 +51,7 @@ class TrackEvent(HasIdentity):
     best_shot_path: str | None = None
     previous_identity: str | None = None
     dwell_seconds: float | None = None
+    best_shot_jpeg: bytes | None = None  # the best shot itself, for the sink to store (crops kept centrally)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form: flat fields in declaration order, ``who`` as its five fields."""

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .best_shots import write_best_shot
+from .best_shots import best_shot
 from .events import EventKind, TrackEvent, make_track_ref, new_event
 from .gallery import Gallery, GallerySnapshot
 from .identity import Identity
@@ -113,11 +113,13 @@ class StreamRecognizer:
         aggregator: Aggregator | None = None,
         config: RecognizerConfig | None = None,
         crop_dir: Path | str | None = None,
+        ship_crops: bool = False,
     ):
         self.config = config or RecognizerConfig()
         self.gallery = gallery
         self.aggregator = aggregator or MeanPool()
         self.crop_dir = Path(crop_dir) if crop_dir else None
+        self.ship_crops = ship_crops  # the best shot goes to the sink with its event instead of to a local file
         self.scheduler = RecognitionScheduler(self.config.scheduler)
         self.unknowns = UnknownClusters(gallery, self.config.unknown_join_threshold) if gallery else None
         self._trackers: dict[str, FaceTracker] = {}
@@ -341,11 +343,10 @@ class StreamRecognizer:
         mem.who, mem.candidate, mem.candidate_votes = who, None, 0
         kind = EventKind.IDENTIFIED if previous is None else EventKind.IDENTITY_CHANGED
         # With privacy.blur_unknown no face image of a person outside the gallery is stored.
-        crop = (write_best_shot(self.crop_dir, stream_id, mem.track_ref, mem.best_chip)
-                if who.known or self.config.crops_for_unknown else None)
-        event = self._event(
-            kind, stream_id, tid, mem, seq, p.ts_ns, who=who, best_shot_path=crop, previous_identity=previous
-        )
+        crop, jpeg = (best_shot(self.crop_dir, self.ship_crops, stream_id, mem.track_ref, mem.best_chip)
+                      if who.known or self.config.crops_for_unknown else (None, None))
+        event = self._event(kind, stream_id, tid, mem, seq, p.ts_ns, who=who, best_shot_path=crop,
+                            previous_identity=previous, best_shot_jpeg=jpeg)
         p.events.append(event)
         if self.gallery is not None:
             self.gallery.record_sighting(event.event_id, mem.track_ref, stream_id, p.ts_ns, embedding,

@@ -57,7 +57,7 @@ class FaceWork:
             crop_dir = Path(view.crop_dir) if view.crop_dir else None
             self.recognizer = StreamRecognizer(gallery, make_aggregator(ic.aggregator, store=self.store,
                                                                         backend=ic.backend),
-                                               rcfg, crop_dir=crop_dir)
+                                               rcfg, crop_dir=crop_dir, ship_crops=True)
             self.embedder = self.analyzer.embedder  # load (and import dlib's models) now, not on the first face
             self.gallery = gallery
             log.info("inference: recognising against gallery %s (%d people, aggregator %s)", gallery.path,

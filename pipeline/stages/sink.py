@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from .outlet import Outlet
 from .preview_out import Annotated, PreviewOut
 from .progress import ProgressReporter
 from .retention import RetentionSweeper
+from .sink_crops import store_crop
 from .sink_store import StoreWriter
 
 
@@ -215,13 +216,14 @@ class SinkStage(Stage):
         self.preview.publish(view, sum(self.books[it.stream].dropped.values()))
 
     def store_event(self, record: EventRecord, view: Annotated | None = None) -> dict[str, Any]:
-        """Write an event once (ids are deterministic, so a replay does not duplicate it). Best shots are
-        written by inference's recognizer (``best_shot_path``); events carry no pixels, but an identification
-        arrives with its frame's (``view``) when the live view is on or the sink writes video."""
-        event = record.to_meta()
+        """Write an event once (ids are deterministic, so a replay does not duplicate it). An identification
+        brings its best shot's JPEG, written here under out_dir/crops (``best_shot_path``), and its frame's
+        pixels (``view``) when the live view is on or the sink writes video."""
         eid = record.event_id
         if eid in self.events_seen:
-            return event
+            return replace(record, best_shot_jpeg=None).to_meta()
+        record = store_crop(self.out, record, self.cfg.sink.crops, self.log)
+        event = record.to_meta()
         self.events_seen[eid] = None
         while len(self.events_seen) > 100_000:
             self.events_seen.popitem(last=False)
