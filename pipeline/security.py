@@ -222,7 +222,12 @@ def is_loopback_endpoint(endpoint: str) -> bool:
     scheme, _, rest = endpoint.partition("://")
     if scheme in ("ipc", "inproc"):
         return True
-    host = rest.rsplit(":", 1)[0].strip("[]")
+    return is_loopback(rest.rsplit(":", 1)[0])
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (brackets of an IPv6 literal allowed)."""
+    host = host.strip("[]")
     if host == "localhost":
         return True
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 import secrets
@@ -32,6 +31,7 @@ from facestream.errors import FacestreamError
 
 from ..config.outputs import WebConfig
 from ..metrics import WEB_REJECTED
+from ..security import is_loopback
 
 PBKDF2_ITERATIONS = 600_000
 SESSION_COOKIE = "fs_session"
@@ -80,16 +80,6 @@ def new_token() -> str:
 
 
 # -- who may bind where --------------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def auth_enabled(web: WebConfig) -> bool:

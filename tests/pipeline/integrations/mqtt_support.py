@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +14,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.support.loopback_server import LoopbackServer
 
 from ..helpers import wait_for
 
@@ -29,12 +29,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Broker:
+class Broker(LoopbackServer):
     """``mosquitto -c CONF`` on 127.0.0.1:port; ``persistent`` keeps sessions and retained messages across a
     restart (saved on SIGTERM), so a subscriber's persistent session gets what was published meanwhile."""
 
+    name = "mosquitto"
+
     def __init__(self, tmp: Path, persistent: bool = False, extra: str = ""):
-        self.tmp, self.port = tmp, free_port()
+        super().__init__(tmp, free_port())
         self.conf = tmp / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true" if "password_file" not in extra else "",
                  f"persistence {'true' if persistent else 'false'}", extra]
@@ -43,33 +45,10 @@ class Broker:
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to user mosquitto, who cannot read or write tmp
         self.conf.write_text("\n".join(lines) + "\n")
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
 
-    def start(self) -> Broker:
-        self.starts += 1
-        log = open(self.tmp / f"mosquitto-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT)
 
-        def listening() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(listening, 10, "mosquitto to listen", interval=0.05)
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("mosquitto-*.log")))
+    def command(self) -> list[str]:
+        return ["mosquitto", "-c", str(self.conf)]
 
 
 @dataclass

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
-import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,51 +12,30 @@ import nats
 import nats.errors
 import pytest
 
-from ..helpers import wait_for
+from tests.support.loopback_server import LoopbackServer
+
 from .mqtt_support import free_port
 
 needs_nats = pytest.mark.skipif(shutil.which("nats-server") is None,
                                 reason="nats-server is not installed (apt-get install nats-server)")
 
 
-class NatsServer:
+class NatsServer(LoopbackServer):
     """``nats-server -js -a 127.0.0.1 -p PORT -sd STORE``; ``kill`` + ``start`` reuses port and store."""
 
     def __init__(self, tmp: Path, port: int | None = None):
-        self.tmp, self.port = tmp, port or free_port()
+        super().__init__(tmp, port or free_port())
         self.store = tmp / "jetstream"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
+
+    name = "nats"
+    ready_text = "Server is ready"
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> NatsServer:
-        self.starts += 1
-        log = open(self.tmp / f"nats-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port),
-                                      "-sd", str(self.store)], stdout=log, stderr=subprocess.STDOUT)
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            except OSError:
-                return False
-            return "Server is ready" in self.log_text()
-
-        wait_for(ready, 15, "nats-server to listen", interval=0.05)
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("nats-*.log")))
+    def command(self) -> list[str]:
+        return ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
 
 
 @dataclass
