@@ -23,3 +23,25 @@ def astronaut() -> np.ndarray:
     from skimage.data import astronaut as load
 
     return np.ascontiguousarray(load())
+
+
+@pytest.fixture(scope="session")
+def mtcnn_wheel(tmp_path_factory):
+    """The facenet-pytorch 2.6.0 wheel, fetched by pip once per session (skips when pip cannot reach it)."""
+    from facestream.engines.mtcnn_import.importer import download_wheel
+    from facestream.errors import FacestreamError
+
+    try:
+        return download_wheel(tmp_path_factory.mktemp("mtcnn-wheel"))
+    except FacestreamError as exc:
+        pytest.skip(f"facenet-pytorch wheel not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mtcnn_store(mtcnn_wheel, tmp_path_factory) -> ModelStore:
+    """MTCNN's three nets converted once per session into a throwaway store."""
+    from facestream.engines.mtcnn_import import import_mtcnn_models
+
+    store = ModelStore(tmp_path_factory.mktemp("mtcnn-models"))
+    import_mtcnn_models(store, wheel=mtcnn_wheel)
+    return store
