@@ -28,7 +28,7 @@ from .models import load_onnx_model
 # dlib box from an MTCNN box (w, h its sides, cx, cy its centre): centre (cx + a w, cy + b h), sides (c w, d h).
 # Medians over MTCNN/dlib box pairs fitted on data not reported on (the LFW subset's HOG boxes and dlib's
 # training.xml labels): bench/fit_mtcnn_box.py.
-DLIB_BOX = (0.0, 0.0, 1.0, 1.0)
+DLIB_BOX = (-0.042, 0.051, 1.135, 0.834)
 
 
 class MtcnnDetector:
@@ -48,8 +48,10 @@ class MtcnnDetector:
         score_threshold: float = 0.0,
         dlib_box: tuple[float, float, float, float] | None = DLIB_BOX,
         pyramid: str = "fast",
+        threads: int | None = None,
         **backend_opts,
     ):
+        from facestream.engines.backends.select import select_backend
         from facestream.engines.mtcnn_import import MODEL_NAMES, ensure_mtcnn_models
 
         if min_face < 12:
@@ -61,6 +63,8 @@ class MtcnnDetector:
         if len(thresholds) != 3 or not all(0.0 <= t < 1.0 for t in thresholds):
             raise FacestreamError(f"MTCNN thresholds must be three probabilities, got {thresholds}")
         self.store = ensure_mtcnn_models(store)
+        if threads is not None and "intra_op_threads" not in backend_opts and select_backend(backend)[0] == "onnxruntime":
+            backend_opts = {**backend_opts, "intra_op_threads": int(threads)}
         self.nets = {net: load_onnx_model(name, self.store, backend, precision, **backend_opts)
                      for net, name in MODEL_NAMES.items()}
         self.min_face = float(min_face)
