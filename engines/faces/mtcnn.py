@@ -42,7 +42,7 @@ class MtcnnDetector:
         store: ModelStore | None = None,
         backend: str = "auto",
         precision: str | None = None,
-        min_face: float = 20.0,
+        min_face: float = 24.0,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
         score_threshold: float = 0.0,
@@ -88,13 +88,15 @@ class MtcnnDetector:
                 level = np.stack([ops.resize_area_exact(s, size[1], size[0]) for s in sums])
             else:
                 level = np.stack([cv2.resize(img, size, interpolation=cv2.INTER_AREA) for img in images])
-            np.clip(level, 0.0, 255.0, out=level)  # float rounding may step past 255
+            level = np.clip(level, 0.0, 255.0, dtype=np.float32)  # float rounding may step past 255
             out = self.nets["pnet"].infer(np.ascontiguousarray(level.transpose(0, 3, 1, 2)))
             for b in range(n):
                 cand = ops.pnet_boxes(out["reg"][b], out["prob"][b, 1], scale, self.thresholds[0])
                 cand = cand[ops.nms(cand, cand[:, 4], 0.5)]
                 boxes.append(cand)
                 index.append(np.full(len(cand), b))
+        if not boxes:  # image shorter than min_face: no pyramid level
+            return np.zeros((0, 5), np.float32), np.zeros(0, np.int64)
         boxes, index = np.concatenate(boxes), np.concatenate(index)
         keep = ops.nms_per_image(boxes, boxes[:, 4], index, 0.7)
         boxes, index = boxes[keep], index[keep]
@@ -109,7 +111,7 @@ class MtcnnDetector:
         win = ops.crop_windows(boxes, w, h)
         ok = (win[:, 2] > win[:, 0]) & (win[:, 3] > win[:, 1])
         win, boxes, index = win[ok], boxes[ok], index[ok]
-        parts = [ops.crop_batch(images[b], win[index == b], side) for b in np.unique(index)]
+        parts = [ops.crop_batch(images[b], win[index == b], side, self.pyramid == "exact") for b in np.unique(index)]
         order = np.concatenate([np.flatnonzero(index == b) for b in np.unique(index)])
         return np.concatenate(parts), boxes[order], index[order]
 
@@ -141,7 +143,8 @@ class MtcnnDetector:
         """Per image of an (n, H, W, 3) uint8 RGB batch: MTCNN's boxes (k, 5: x1 y1 x2 y2 prob) and landmarks
         (k, 5, 2), as facenet-pytorch's ``MTCNN.detect`` returns them."""
         n = len(images)
-        images = images.astype(np.float32)  # resized as floats, as facenet-pytorch does
+        if self.pyramid == "exact":
+            images = images.astype(np.float32)  # resized as floats, as facenet-pytorch does
         empty = [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)) for _ in range(n)]
         boxes, index = self._pnet(images)
         if len(boxes):

@@ -7,6 +7,7 @@ over the smaller area: ``Min``) after O-Net; both are here.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 PNET_STRIDE, PNET_CELL = 2, 12
@@ -146,11 +147,18 @@ def area_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
-def crop_batch(image: np.ndarray, windows: np.ndarray, side: int) -> np.ndarray:
-    """(n, 3, side, side) float32 crops of an RGB image, each resized as torch's area interpolation does."""
+def crop_batch(image: np.ndarray, windows: np.ndarray, side: int, exact: bool = True) -> np.ndarray:
+    """(n, 3, side, side) float32 crops of an RGB image, each resized as torch's area interpolation does; with
+    ``exact`` false by OpenCV (area when shrinking, else linear): the exact windows cost side x pixels per
+    crop, 0.3 ms each, and a 720p street frame in the planner has ~370 crops."""
     out = np.empty((len(windows), 3, side, side), np.float32)
     for k, (x1, y1, x2, y2) in enumerate(windows):
         crop = image[y1:y2, x1:x2]
+        if not exact:
+            shrink = (y2 - y1) >= side and (x2 - x1) >= side
+            out[k] = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+                                ).transpose(2, 0, 1)
+            continue
         rows = np.tensordot(area_matrix(y2 - y1, side), crop, axes=(1, 0))  # (side, w, 3)
         out[k] = np.tensordot(rows, area_matrix(x2 - x1, side), axes=(1, 1)).transpose(1, 0, 2)  # (3, side, side)
     return np.clip(out, 0.0, 255.0, out=out)

@@ -27,7 +27,7 @@ def mtcnn(mtcnn_store):
 
 def test_spec_parses_and_rejects_bad_values():
     spec = parse_detector({"type": "mtcnn"})
-    assert isinstance(spec, MtcnnSpec) and spec.min_face == 20 and spec.regions
+    assert isinstance(spec, MtcnnSpec) and spec.min_face == 24 and spec.regions
     assert spec.options()["thresholds"] == (0.6, 0.7, 0.7)
     with pytest.raises(FacestreamError, match="detector.min_face"):
         parse_detector({"type": "mtcnn", "min_face": 8})
@@ -61,6 +61,7 @@ def test_batch_equals_one_by_one(mtcnn, astronaut):
     flipped = np.ascontiguousarray(astronaut[:, ::-1])
     batch = mtcnn.detect_batch([astronaut, flipped, astronaut[:8]])
     assert batch[2] == []
+    assert mtcnn.detect(np.ascontiguousarray(astronaut[:20])) == []  # shorter than min_face: no pyramid level
     for img, got in zip((astronaut, flipped), batch[:2], strict=True):
         single = mtcnn.detect(img)
         assert len(got) == len(single) == 1 and iou(got[0].box, single[0].box) > 0.999
@@ -74,7 +75,7 @@ def test_the_planner_drives_mtcnn(mtcnn, astronaut):
                        interpolation=cv2.INTER_CUBIC)
     face = cv2.resize(astronaut[20:240, 140:320], (90, 110), interpolation=cv2.INTER_AREA)
     det = RegionDetector(mtcnn, threads=2)
-    assert det.cfg.track_window == 20.0
+    assert det.cfg.track_window == 24.0
     hits = 0
     for k in range(12):
         frame = scene.copy()

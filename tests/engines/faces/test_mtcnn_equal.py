@@ -40,7 +40,8 @@ def photos(astronaut, lfw_images):
 def _detector(store, pyramid):
     from facestream.engines.faces.mtcnn import MtcnnDetector
 
-    return MtcnnDetector(store=store, backend="onnxruntime", dlib_box=None, pyramid=pyramid)
+    # min_face 20: facenet-pytorch's default
+    return MtcnnDetector(store=store, backend="onnxruntime", dlib_box=None, pyramid=pyramid, min_face=20)
 
 
 def _sessions(store):
