@@ -113,3 +113,16 @@ def test_precision_and_recall_on_labelled_photos(mtcnn):
     print(f"precision {precision:.3f} recall {recall:.3f} ({tp}/{n}, {fp} fp)")
     assert precision >= 0.95, f"precision {precision:.3f} ({tp} tp, {fp} fp)"
     assert recall >= 0.8, f"recall {recall:.3f} of {n}"
+
+
+def test_inference_path_does_not_import_torch(mtcnn_store):
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from facestream.engines.store import ModelStore; "
+            "from facestream.engines.faces.analyzer import FaceAnalyzer; "
+            f"a = FaceAnalyzer('mtcnn', store=ModelStore({str(mtcnn_store.root)!r}), backend='onnxruntime'); "
+            "a.analyze(np.zeros((120, 160, 3), np.uint8), embed=False); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
