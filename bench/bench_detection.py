@@ -1,32 +1,40 @@
 """Detection on the 720p street video, one process: face_recognition's HOG (upsample 1, whole frame, every
 frame) as the reference, against facestream's region planner (engines/faces/planner.py).
 
-    python bench/bench_detection.py [--video street720.mp4] [--strides 1,2,3]
+    python bench/bench_detection.py [--video street720.mp4] [--strides 1,2,3] [--detectors hog,mtcnn]
 
 ``stride`` s runs the planner on every s-th frame (a live stream processed at 25/s fps). Per strategy: faces
 per frame, recall against the reference on the same frames (greedy IoU >= 0.5) per face size, extra
-detections, and CPU seconds per frame (process time, so other load on the machine counts less). Writes
-bench/results/detection.md and .json.
+detections, CPU seconds per frame (process time, so other load on the machine counts less), and precision /
+recall on dlib's labelled photos (testing.xml; each photo a stream's first frame). ``mtcnn`` adds MTCNN
+(engines/faces/mtcnn.py, one ONNX Runtime thread) on the whole frame and inside the planner. Writes
+bench/results/detection.md and .json (``--append`` keeps the rows already there for other detectors).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
+import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from facestream.engines.faces.detector import HogDetector
-from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig
-from facestream.engines.faces.regions import detect_in_regions, iou
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from facestream.engines.faces.detector import HogDetector  # noqa: E402
+from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig  # noqa: E402
+from facestream.engines.faces.regions import detect_in_regions, iou  # noqa: E402
+
 VIDEO = REPO.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
+TESTING = REPO.parent / "shared" / "data" / "dlib_faces_detection" / "faces" / "testing.xml"
 BUCKETS = ((0, 40), (40, 60), (60, 80), (80, 10_000))
 
 
@@ -61,6 +69,40 @@ def match(ref: list, got: list, thr: float = 0.5) -> tuple[list[bool], int]:
     return hit, len(got) - len(used)
 
 
+def labelled_precision(detect) -> dict:
+    """Precision and recall of ``detect(rgb) -> detections`` on testing.xml (ignore boxes neither count)."""
+    tp = fp = n = 0
+    for image in ET.parse(TESTING).getroot().iter("image"):
+        rgb = cv2.cvtColor(cv2.imread(str(TESTING.parent / image.get("file"))), cv2.COLOR_BGR2RGB)
+        boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
+                  int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
+        truth, ignore = [b[:4] for b in boxes if not b[4]], [b[:4] for b in boxes if b[4]]
+        n += len(truth)
+        used: set[int] = set()
+        for d in detect(rgb):
+            best = max(((iou(d.box, g), i) for i, g in enumerate(truth) if i not in used), default=(0.0, -1))
+            if best[0] >= 0.5:
+                used.add(best[1])
+                tp += 1
+            elif not any(iou(d.box, g) >= 0.5 for g in ignore):
+                fp += 1
+    return {"testing_precision": round(tp / max(1, tp + fp), 3), "testing_recall": round(tp / max(1, n), 3)}
+
+
+def mtcnn_detector(**opts):
+    from facestream.engines.faces.detector_specs import MtcnnSpec
+    from facestream.engines.faces.mtcnn import MtcnnDetector
+
+    spec = MtcnnSpec()  # the pipeline's defaults
+    return MtcnnDetector(backend="onnxruntime", **{**spec.options(), "threads": 1, **opts})
+
+
+def whole(frames: list[np.ndarray], det) -> tuple[dict, float]:
+    t0 = time.process_time()
+    out = {i: [d.box for d in det.detect(f)] for i, f in enumerate(frames)}
+    return out, (time.process_time() - t0) / len(frames)
+
+
 def reference(frames: list[np.ndarray]) -> tuple[list[list], float]:
     det = HogDetector(upsample=1)
     t0 = time.process_time()
@@ -68,8 +110,9 @@ def reference(frames: list[np.ndarray]) -> tuple[list[list], float]:
     return boxes, (time.process_time() - t0) / len(frames)
 
 
-def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int) -> tuple[list, float, dict]:
-    det = HogDetector(upsample=1)
+def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int, det=None
+            ) -> tuple[list, float, dict]:
+    det = det or HogDetector(upsample=1)
     planner = DetectionPlanner(cfg)
     pool = None  # dlib detectors are not thread-safe: threads need one each (RegionDetector does that)
     out, pixels = {}, {}
@@ -112,7 +155,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--planner", default="{}", help="PlannerConfig fields as JSON, e.g. '{\"motion\": false}'")
     ap.add_argument("--no-reference", action="store_true", help="skip timing the reference (boxes cached)")
+    ap.add_argument("--detectors", default="hog", help="hog, mtcnn or hog,mtcnn")
+    ap.add_argument("--append", action="store_true", help="keep the rows of detection.json for other detectors")
     args = ap.parse_args()
+    kinds = args.detectors.split(",")
     frames = read_rgb(args.video or street720(VIDEO))
     cache = Path(tempfile.gettempdir()) / "facestream-bench-detection-ref.json"
     if args.no_reference and cache.exists():
@@ -120,29 +166,60 @@ def main() -> None:
     else:
         ref, ref_cpu = reference(frames)
         cache.write_text(json.dumps({"boxes": ref, "cpu": ref_cpu}))
-    rows = [{"strategy": "reference: HOG upsample 1, whole frame", "stride": 1, "cpu_s_per_frame": round(ref_cpu, 4),
-             **score(ref, dict(enumerate(ref)))}]
+    load = f"load {os.getloadavg()[0]:.1f}"
+    res = REPO / "bench" / "results"
+    old = json.loads((res / "detection.json").read_text()).get("rows", []) if args.append else []
+    rows = [r for r in old if r.get("detector", "hog") not in kinds]
     ap_cfg = json.loads(args.planner)
     cfg = PlannerConfig(**ap_cfg)
-    for s in (int(x) for x in args.strides.split(",")):
-        got, cpu, pixels = planned(frames, s, cfg, args.threads)
-        rows.append({"strategy": "planner (default): followed faces + motion-weighted rolling scan", "stride": s,
-                     "cpu_s_per_frame": round(cpu, 4), "pixels_per_frame": pixels, **score(ref, got)})
+    if "hog" in kinds:
+        hog_precision = labelled_precision(HogDetector(upsample=1).detect)
+        rows.append({"detector": "hog", "strategy": "reference: HOG upsample 1, whole frame", "stride": 1,
+                     "cpu_s_per_frame": round(ref_cpu, 4), "load": load, **score(ref, dict(enumerate(ref))),
+                     **hog_precision})
+        for s in (int(x) for x in args.strides.split(",")):
+            got, cpu, pixels = planned(frames, s, cfg, args.threads)
+            rows.append({"detector": "hog", "strategy": "planner (default): followed faces + motion-weighted rolling scan",
+                         "stride": s, "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
+                         "pixels_per_frame": pixels, **score(ref, got), **hog_precision})
+    if "mtcnn" in kinds:
+        det = mtcnn_detector()
+        det.detect(frames[0])  # sessions warmed up
+        mt_precision = labelled_precision(det.detect)
+        got, cpu = whole(frames, det)
+        rows.append({"detector": "mtcnn", "strategy": f"MTCNN (min_face {det.min_face:g}), whole frame", "stride": 1,
+                     "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
+                     **score(ref, got), **mt_precision})
+        mcfg = PlannerConfig(**{"track_window": det.smallest_face, **ap_cfg})
+        for s in (int(x) for x in args.strides.split(",")):
+            got, cpu, pixels = planned(frames, s, mcfg, args.threads, det)
+            rows.append({"detector": "mtcnn", "strategy": "MTCNN in the planner", "stride": s,
+                         "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
+                         "pixels_per_frame": pixels, **score(ref, got), **mt_precision})
+        fast = mtcnn_detector(thresholds=(0.8, 0.7, 0.7))  # P-Net 0.8: same recall on training.xml, fewer crops
+        got, cpu, pixels = planned(frames, 1, mcfg, args.threads, fast)
+        rows.append({"detector": "mtcnn", "strategy": "MTCNN in the planner, P-Net threshold 0.8", "stride": 1,
+                     "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
+                     "pixels_per_frame": pixels, **score(ref, got), **labelled_precision(fast.detect)})
     for r in rows:
         print(json.dumps(r))
-    res = REPO / "bench" / "results"
     (res / "detection.json").write_text(json.dumps({"frames": len(frames), "threads": args.threads,
                                                     "planner": vars(cfg), "rows": rows}, indent=1))
     lines = ["# Detection: region planner vs whole-frame HOG (720p street video)", "",
              f"{len(frames)} frames at 1280x720; CPU = process seconds per processed frame, {args.threads} "
              f"detector thread(s); recall = reference faces found (IoU >= 0.5) on the same frames. "
-             f"Planner schedule length {cfg.schedule_length} frames. `python bench/bench_detection.py`.", "",
-             "| strategy | stride | faces/frame (ref) | recall | recall by face size | extra | CPU s/frame |",
-             "|---|---|---|---|---|---|---|"]
+             f"Planner schedule length {cfg.schedule_length} frames. Precision / recall: dlib's testing.xml "
+             "(IoU >= 0.5). Load: the machine's 1-minute load average when the row was measured (2 cores, "
+             "shared). `python bench/bench_detection.py --detectors hog,mtcnn`.", "",
+             "| strategy | stride | faces/frame (ref) | recall | recall by face size | extra | CPU s/frame | "
+             "testing.xml P / R | load |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sizes = ", ".join(f"{k} {v}" for k, v in r["recall_by_size"].items())
+        pr = f"{r['testing_precision']:.2f} / {r['testing_recall']:.2f}" if "testing_precision" in r else "–"
         lines.append(f"| {r['strategy']} | {r['stride']} | {r['faces_per_frame']} ({r['ref_faces_per_frame']}) | "
-                     f"{r['recall']:.3f} | {sizes} | {r['extra']} | {r['cpu_s_per_frame']:.3f} |")
+                     f"{r['recall']:.3f} | {sizes} | {r['extra']} | {r['cpu_s_per_frame']:.3f} | {pr} | "
+                     f"{r.get('load', '–')} |")
     (res / "detection.md").write_text("\n".join(lines) + "\n")
 
 

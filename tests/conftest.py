@@ -51,3 +51,25 @@ def postgres_url(postgres_server, request) -> str:
 
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{next(_DB_NUMBERS)}"
     return postgres_server.url(name)
+
+
+@pytest.fixture(scope="session")
+def mtcnn_wheel(tmp_path_factory):
+    """The facenet-pytorch 2.6.0 wheel, fetched by pip once per session (skips when pip cannot reach it)."""
+    from facestream.engines.mtcnn_import.importer import download_wheel
+    from facestream.errors import FacestreamError
+
+    try:
+        return download_wheel(tmp_path_factory.mktemp("mtcnn-wheel"))
+    except FacestreamError as exc:
+        pytest.skip(f"facenet-pytorch wheel not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mtcnn_store(mtcnn_wheel, tmp_path_factory) -> ModelStore:
+    """MTCNN's three nets converted once per session into a throwaway store."""
+    from facestream.engines.mtcnn_import import import_mtcnn_models
+
+    store = ModelStore(tmp_path_factory.mktemp("mtcnn-models"))
+    import_mtcnn_models(store, wheel=mtcnn_wheel)
+    return store

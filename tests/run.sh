@@ -25,5 +25,8 @@ fi
 pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 pip_install "torch==2.13.0"
 pip_install -e '.[test,train,postgres]'
+# facenet-pytorch: the torch MTCNN that tests/engines/faces/test_mtcnn_equal.py compares the ONNX conversion with;
+# --no-deps because it pins torch < 2.3 and torchvision (the test supplies torchvision's batched_nms when absent).
+pip_install --no-deps "facenet-pytorch==2.6.0"
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

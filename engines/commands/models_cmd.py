@@ -1,4 +1,5 @@
-"""``facestream models import-dlib [--store DIR]`` and ``facestream models list [--store DIR]``."""
+"""``facestream models import-dlib [--store DIR]``, ``models import-mtcnn [--store DIR] [--wheel PATH]`` and
+``facestream models list [--store DIR]``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def cmd_import_dlib(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_mtcnn(args: argparse.Namespace) -> int:
+    from facestream.engines.mtcnn_import import import_mtcnn_models
+
+    for entry in import_mtcnn_models(_store(args), wheel=args.wheel):
+        m = entry.manifest
+        print(f"{m.name}: {entry.folder} (fp32; sha256 {m.sha256[:12]}...; {m.licence}; "
+              f"from {m.extra['member']} sha256 {m.extra['member_sha256'][:12]}...)")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
     entries = store.list()
@@ -40,7 +51,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="manage the model store (import dlib's face models, list)")
+    parser = subparsers.add_parser("models", help="manage the model store (import dlib's or MTCNN's face models, list)")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
     imp = sub.add_parser(
         "import-dlib",
@@ -50,6 +61,15 @@ def register(subparsers) -> None:
         "--store", help="model store folder (default: $FACESTREAM_MODELS or ~/.cache/facestream/models)"
     )
     imp.set_defaults(func=cmd_import_dlib)
+    mt = sub.add_parser(
+        "import-mtcnn",
+        help="convert MTCNN's P/R/O-Net (facenet-pytorch 2.6.0 wheel from PyPI via pip, MIT) to ONNX in the store",
+    )
+    mt.add_argument(
+        "--store", help="model store folder (default: $FACESTREAM_MODELS or ~/.cache/facestream/models)"
+    )
+    mt.add_argument("--wheel", help="facenet_pytorch-2.6.0-py3-none-any.whl already downloaded (default: pip download)")
+    mt.set_defaults(func=cmd_import_mtcnn)
     lst = sub.add_parser("list", help="list the models in the store")
     lst.add_argument(
         "--store", help="model store folder (default: $FACESTREAM_MODELS or ~/.cache/facestream/models)"

@@ -27,6 +27,7 @@ PYRAMIDS = ("auto", "tiled", "fixed")
 class Detection:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels (x2 - x1 = width)
     score: float
+    landmarks: np.ndarray | None = None  # the detector's own points (MTCNN: 5 x (x, y)), when it gives any
 
 
 def _check_rgb(rgb: np.ndarray) -> None:

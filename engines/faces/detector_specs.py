@@ -72,7 +72,30 @@ class CnnSpec(DetectorSpec):
         return FaceDetector(store=store, backend=backend, precision=precision, **options, **backend_opts)
 
 
-DetectorConfig = Annotated[HogSpec | CnnSpec, Field(discriminator="type")]
+class MtcnnSpec(DetectorSpec):
+    """MTCNN (P-Net, R-Net, O-Net from the facenet-pytorch 2.6.0 wheel, MIT) as ONNX: engines/faces/mtcnn.py."""
+
+    type: Literal["mtcnn"] = Field(default="mtcnn", title="Detector kind")
+    # 24, not facenet-pytorch's 20: the same recall on dlib's training.xml photos shrunk to 0.5-1x (faces from
+    # 18 px), with P-Net's finest level 0.69x the pixels.
+    min_face: int = Field(default=24, ge=12, le=4096, title="Smallest face side in detector pixels: the first pyramid level is 12 / min_face, and smaller faces are dropped")
+    thresholds: tuple[float, float, float] = Field(default=(0.6, 0.7, 0.7), title="MTCNN: P-Net, R-Net, O-Net face probability thresholds")
+    factor: float = Field(default=0.709, gt=0.1, lt=0.95, title="MTCNN: scale step between pyramid levels")
+    regions: bool = Field(default=True, title="MTCNN: search only around followed faces plus a rolling scan of the frame (engines/faces/planner.py); false = the whole frame every frame")
+    threads: int = Field(default=2, ge=1, le=64, title="MTCNN: threads (regions: crops in parallel, one ONNX Runtime thread each; whole frame: ONNX Runtime threads)")
+
+    def options(self) -> dict[str, Any]:
+        return {"min_face": self.min_face, "thresholds": self.thresholds, "factor": self.factor,
+                "score_threshold": self.score_threshold, "threads": 1 if self.regions else self.threads}
+
+    @staticmethod
+    def make(store: Any, backend: str, precision: str | None, backend_opts: dict[str, Any], **options: Any):
+        from .mtcnn import MtcnnDetector
+
+        return MtcnnDetector(store=store, backend=backend, precision=precision, **options, **backend_opts)
+
+
+DetectorConfig = Annotated[HogSpec | CnnSpec | MtcnnSpec, Field(discriminator="type")]
 
 _ADAPTER: TypeAdapter[DetectorSpec] = TypeAdapter(DetectorConfig)
 SPEC_BY_TYPE: dict[str, type[DetectorSpec]] = {

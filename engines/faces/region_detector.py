@@ -1,8 +1,8 @@
 """The fine detector run only where each stream's planner says a face can be (engines/faces/planner.py).
 
-A small thread pool (dlib's HOG releases the GIL, so crops of a frame run on both cores) with one detector
-per thread (a dlib detector object is not safe to share between threads: it crashed with a double free),
-one planner per stream.
+A small thread pool (dlib's HOG and ONNX Runtime release the GIL, so crops of a frame run on both cores),
+one planner per stream. HOG gets one detector per thread (a dlib detector object is not safe to share between
+threads: it crashed with a double free); a detector with ``thread_safe`` (MTCNN on ONNX Runtime) is shared.
 """
 
 from __future__ import annotations
@@ -19,17 +19,19 @@ from .regions import detect_in_regions
 
 
 class RegionDetector:
-    """``detector``: a HogDetector, or one wrapped in LowLightDetector (a dark frame is then enhanced once,
-    whole, before the planner and the crops see it, and HOG's lower dark-frame threshold applies to every crop)."""
+    """``detector``: a HogDetector or MtcnnDetector, or one wrapped in LowLightDetector (a dark frame is then
+    enhanced once, whole, before the planner and the crops see it, and HOG's lower dark-frame threshold applies
+    to every crop)."""
 
-    def __init__(self, detector: HogDetector | LowLightDetector, cfg: PlannerConfig | None = None, threads: int = 2):
+    def __init__(self, detector, cfg: PlannerConfig | None = None, threads: int = 2):
         self.low_light = detector if isinstance(detector, LowLightDetector) else None
         detector = detector.inner if isinstance(detector, LowLightDetector) else detector
         self.detector = detector
         self._local = threading.local()
         # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
-        # that window allows at this detector's upsampling.
-        self.cfg = cfg or PlannerConfig(track_window=80.0 / 2 ** detector.upsample)
+        # that window allows at this detector's upsampling (MTCNN: its min_face, ``smallest_face``).
+        window = getattr(detector, "smallest_face", None) or 80.0 / 2 ** detector.upsample
+        self.cfg = cfg or PlannerConfig(track_window=float(window))
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="detect") if threads > 1 else None
         self._planners: dict[str, DetectionPlanner] = {}
         self.pixels: dict[str, int] = {}  # crop pixels searched, per reason (tracks / scan / full / motion)
@@ -55,6 +57,8 @@ class RegionDetector:
         return found
 
     def _detect(self, crop: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
+        if getattr(self.detector, "thread_safe", False):
+            return self.detector.detect(crop, score_threshold)
         det = getattr(self._local, "detector", None)
         if det is None:
             det = self._local.detector = HogDetector(self.detector.upsample, self.detector.score_threshold)

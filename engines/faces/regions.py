@@ -103,7 +103,8 @@ def detect_in_regions(
                               interpolation=cv2.INTER_AREA)
         found = detect(np.ascontiguousarray(crop))
         return [Detection((max(0.0, d.box[0] / s + x1), max(0.0, d.box[1] / s + y1),
-                           min(float(w), d.box[2] / s + x1), min(float(h), d.box[3] / s + y1)), d.score)
+                           min(float(w), d.box[2] / s + x1), min(float(h), d.box[3] / s + y1)), d.score,
+                          None if d.landmarks is None else d.landmarks / s + np.float32((x1, y1)))
                 for d in found]
 
     order = sorted((k for k, r in enumerate(regions) if r[2] - r[0] >= 8 and r[3] - r[1] >= 8),

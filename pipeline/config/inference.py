@@ -49,7 +49,8 @@ class InferenceConfig(Section):
     detector: DetectorConfig = Field(
         default_factory=HogSpec,
         title="Face detector: {type: hog, upsample, min_face, score_threshold} (dlib HOG, CPU) or "
-        "{type: cnn, min_face, score_threshold} (dlib's MMOD CNN as ONNX/TensorRT)",
+        "{type: cnn, min_face, score_threshold} (dlib's MMOD CNN as ONNX/TensorRT) or "
+        "{type: mtcnn, min_face, thresholds, regions, threads} (MTCNN as ONNX)",
     )
     backend: Literal["auto", "onnxruntime", "tensorrt"] = Field(default="auto", title="Inference backend for ONNX models")
     embed: bool = Field(default=True, title="Compute face embeddings (needed for recognition)")

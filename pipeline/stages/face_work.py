@@ -41,7 +41,7 @@ class FaceWork:
         self.analyzer = FaceAnalyzer(ic.detector, store=self.store, backend=ic.backend, backend_opts=backend_opts)
         self.regions = None
         spec = ic.detector
-        if spec.type == "hog" and spec.regions:
+        if getattr(spec, "regions", False):  # hog and mtcnn
             from facestream.engines.faces.region_detector import RegionDetector
 
             self.regions = RegionDetector(self.analyzer.detector, threads=spec.threads)
