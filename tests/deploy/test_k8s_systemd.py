@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from deploy_helpers import DEPLOY, STAGE_PORTS, k8s_docs, systemd_unit
+from test_k8s_sharded import kubectl, needs_kubectl
 
 
 def test_k8s_deployment_requests_a_gpu_mounts_caches_and_probes_metrics():
@@ -53,9 +54,9 @@ def test_k8s_deployment_requests_a_gpu_mounts_caches_and_probes_metrics():
         assert (DEPLOY / "k8s" / resource).is_file()
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+@needs_kubectl
 def test_kubectl_renders_the_kustomization():
-    proc = subprocess.run(["kubectl", "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([kubectl(), "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(proc.stdout) if d]
     assert {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim"} <= set(kinds)
