@@ -1,24 +1,60 @@
-"""`facestream run` on the demo with MQTT (a real mosquitto) and a webhook (a real HTTP server) switched on:
-every event the sink writes reaches both, in the sink's order, and the astronaut is named on MQTT."""
+"""`facestream run` on the demo with MQTT (a real mosquitto), a webhook (a real HTTP server) and NATS JetStream (a
+real nats-server -js) switched on, in one run: every event the sink writes reaches all three, in the sink's
+order, with the same ids; the astronaut is named on MQTT; the consumer example of docs/integrations.md reads the
+identifications back from the stream."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
 
-from ..helpers import cli, kill_tree, start
+from ..helpers import REPO, cli, kill_tree, start
 from .mqtt_support import Broker, Subscriber, needs_mosquitto
+from .nats_support import NatsServer, needs_nats, read_stream
 from .test_webhooks import Receiver
 
-pytestmark = [pytest.mark.slow, needs_mosquitto]
+pytestmark = [pytest.mark.slow, needs_mosquitto, needs_nats]
 
 
-def test_demo_run_publishes_events_to_mqtt_and_a_webhook(tmp_path):
+def doc_consumer() -> str:
+    text = (REPO / "docs" / "integrations.md").read_text()
+    section = text.split("### A consumer", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def check_jetstream(url: str, stored: list[dict], tmp_path) -> None:
+    got, total = read_stream(url)
+    assert total == len(stored)
+    assert [s.msg_id for s in got] == [e["event_id"] for e in stored]
+    on_nats = [json.loads(s.data) for s in got]
+    assert [e["event_id"] for e in on_nats] == [e["event_id"] for e in stored]
+    assert [s.subject for s in got] == [f"facestream.demo.{e['kind']}" for e in stored]
+    identified = [e for e in on_nats if e["kind"] == "identified"]
+    assert identified and all(e["name"] == "Eileen Collins" for e in identified)
+
+    script = tmp_path / "consumer.py"
+    script.write_text(doc_consumer())
+    consumer = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "NATS_URL": url}, text=True)
+    time.sleep(4.0)
+    consumer.kill()
+    lines = consumer.communicate(timeout=10)[0].splitlines()
+    assert len(lines) == len(identified), lines
+    assert all(line.endswith(" demo Eileen Collins") for line in lines), lines
+
+
+def test_demo_run_publishes_events_to_mqtt_a_webhook_and_jetstream(tmp_path):
     broker = Broker(tmp_path).start()
+    nats_server = NatsServer(tmp_path).start()
     sub = Subscriber(broker.port)
     rx = Receiver(lambda i: 500 if i == 0 else 200)  # the first POST fails: retried, still in order
     out = tmp_path / "out"
@@ -29,6 +65,8 @@ def test_demo_run_publishes_events_to_mqtt_and_a_webhook(tmp_path):
            "FACESTREAM_MODELS": str(tmp_path / "models"), "FACESTREAM_GALLERY": str(tmp_path / "gallery.db"),
            "FACESTREAM__INTEGRATIONS__MQTT": yaml.safe_dump(mqtt, default_flow_style=True).strip(),
            "FACESTREAM__INTEGRATIONS__WEBHOOKS": yaml.safe_dump(hooks, default_flow_style=True).strip(),
+           "FACESTREAM__INTEGRATIONS__NATS": yaml.safe_dump({"enabled": True, "url": nats_server.url},
+                                                            default_flow_style=True).strip(),
            "FACESTREAM_WEBHOOK_SECRET": "e2e-secret"}
     proc = start(cli("run", "--out", str(out)), tmp_path / "log.txt", env=env)
     try:
@@ -57,8 +95,10 @@ def test_demo_run_publishes_events_to_mqtt_and_a_webhook(tmp_path):
         for r in rx.requests:
             sig = hmac.new(b"e2e-secret", r["body"], hashlib.sha256).hexdigest()
             assert r["headers"]["X-Facestream-Signature"] == f"sha256={sig}"
+        check_jetstream(nats_server.url, stored, tmp_path)
         assert not (out / "dead_letter").exists()
     finally:
         sub.close()
         rx.close()
         broker.stop()
+        nats_server.stop()

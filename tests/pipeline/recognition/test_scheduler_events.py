@@ -88,7 +88,8 @@ def test_an_event_carries_one_identity_and_keeps_its_flat_wire_form():
     d = e.to_dict()
     assert list(d) == ["event_id", "kind", "stream_id", "track_id", "track_ref", "seq", "ts_ns", "first_ts_ns",
                        "identity", "name", "unknown_id", "score", "confidence", "best_shot_path",
-                       "previous_identity", "dwell_seconds"]
+                       "previous_identity", "dwell_seconds", "best_shot_jpeg"]
+    assert d["best_shot_jpeg"] is None  # only an identification with crops on carries its best shot
     assert d["kind"] == "identified" and d["identity"] == "unknown#4" and d["unknown_id"] == 4
     started = new_event(EventKind.STARTED, "cam1", 3, ref, 10, 5, 5).to_dict()
     assert started["identity"] is None and started["score"] is None
