@@ -56,7 +56,7 @@ async def _read_all(url: str, stream: str, subject: str) -> tuple[list[Stored], 
         while True:
             try:
                 batch = await sub.fetch(100, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # nats-py raises its subclass, or on some timings asyncio's own
                 break
             for msg in batch:
                 out.append(Stored(msg.subject, msg.data, (msg.headers or {}).get("Nats-Msg-Id", ""),
