@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from facestream.engines.faces.detector import HogDetector  # noqa: E402
 from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig  # noqa: E402
-from facestream.engines.faces.regions import detect_in_regions, iou  # noqa: E402
+from facestream.engines.faces.regions import detect_in_regions, iou, score_labelled  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
 TESTING = REPO.parent / "shared" / "data" / "dlib_faces_detection" / "faces" / "testing.xml"
@@ -76,16 +76,8 @@ def labelled_precision(detect) -> dict:
         rgb = cv2.cvtColor(cv2.imread(str(TESTING.parent / image.get("file"))), cv2.COLOR_BGR2RGB)
         boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
                   int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
-        truth, ignore = [b[:4] for b in boxes if not b[4]], [b[:4] for b in boxes if b[4]]
-        n += len(truth)
-        used: set[int] = set()
-        for d in detect(rgb):
-            best = max(((iou(d.box, g), i) for i, g in enumerate(truth) if i not in used), default=(0.0, -1))
-            if best[0] >= 0.5:
-                used.add(best[1])
-                tp += 1
-            elif not any(iou(d.box, g) >= 0.5 for g in ignore):
-                fp += 1
+        t, f, k = score_labelled([d.box for d in detect(rgb)], boxes)
+        tp, fp, n = tp + t, fp + f, n + k
     return {"testing_precision": round(tp / max(1, tp + fp), 3), "testing_recall": round(tp / max(1, n), 3)}
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facestream.engines.faces.detector import HogDetector  # noqa: E402
 from facestream.engines.faces.mtcnn import MtcnnDetector  # noqa: E402
-from facestream.engines.faces.regions import iou  # noqa: E402
+from facestream.engines.faces.regions import iou, score_labelled  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAINING = SHARED / "dlib_faces_detection" / "faces" / "training.xml"
@@ -57,16 +57,8 @@ def main() -> None:
         det = MtcnnDetector(dlib_box=fit, thresholds=(0.6, 0.7, thr), backend="onnxruntime")
         tp = fp = n = 0
         for img, boxes in labelled(TRAINING):
-            truth, ignore = [b[:4] for b in boxes if not b[4]], [b[:4] for b in boxes if b[4]]
-            n += len(truth)
-            used: set[int] = set()
-            for d in det.detect(img):
-                best = max(((iou(d.box, g), i) for i, g in enumerate(truth) if i not in used), default=(0.0, -1))
-                if best[0] >= 0.5:
-                    used.add(best[1])
-                    tp += 1
-                elif not any(iou(d.box, g) >= 0.5 for g in ignore):
-                    fp += 1
+            t, f, k = score_labelled([d.box for d in det.detect(img)], boxes)
+            tp, fp, n = tp + t, fp + f, n + k
         print(f"O-Net threshold {thr}: training.xml precision {tp / max(1, tp + fp):.3f} recall {tp / max(1, n):.3f}")
 
 
