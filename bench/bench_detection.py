@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -30,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from facestream.engines.faces.detector import HogDetector  # noqa: E402
+from facestream.engines.faces.labelled import read_imglab, score_labelled  # noqa: E402
 from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig  # noqa: E402
-from facestream.engines.faces.regions import detect_in_regions, iou, score_labelled  # noqa: E402
+from facestream.engines.faces.regions import detect_in_regions, iou  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
 TESTING = REPO.parent / "shared" / "data" / "dlib_faces_detection" / "faces" / "testing.xml"
@@ -72,10 +72,8 @@ def match(ref: list, got: list, thr: float = 0.5) -> tuple[list[bool], int]:
 def labelled_precision(detect) -> dict:
     """Precision and recall of ``detect(rgb) -> detections`` on testing.xml (ignore boxes neither count)."""
     tp = fp = n = 0
-    for image in ET.parse(TESTING).getroot().iter("image"):
-        rgb = cv2.cvtColor(cv2.imread(str(TESTING.parent / image.get("file"))), cv2.COLOR_BGR2RGB)
-        boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
-                  int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
+    for path, boxes in read_imglab(TESTING):
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         t, f, k = score_labelled([d.box for d in detect(rgb)], boxes)
         tp, fp, n = tp + t, fp + f, n + k
     return {"testing_precision": round(tp / max(1, tp + fp), 3), "testing_recall": round(tp / max(1, n), 3)}

@@ -11,7 +11,6 @@ recall on training.xml per O-Net threshold.
 from __future__ import annotations
 
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -20,19 +19,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facestream.engines.faces.detector import HogDetector  # noqa: E402
+from facestream.engines.faces.labelled import read_imglab, score_labelled  # noqa: E402
 from facestream.engines.faces.mtcnn import MtcnnDetector  # noqa: E402
-from facestream.engines.faces.regions import iou, score_labelled  # noqa: E402
+from facestream.engines.faces.regions import iou  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAINING = SHARED / "dlib_faces_detection" / "faces" / "training.xml"
 
 
 def labelled(xml: Path):
-    root = ET.parse(xml).getroot()
-    for image in root.iter("image"):
-        boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
-                  int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
-        yield cv2.cvtColor(cv2.imread(str(xml.parent / image.get("file"))), cv2.COLOR_BGR2RGB), boxes
+    for path, boxes in read_imglab(xml):
+        yield cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), boxes
 
 
 def main() -> None:

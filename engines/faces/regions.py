@@ -5,7 +5,7 @@ Boxes are integer ``(x1, y1, x2, y2)`` in frame pixels, x2/y2 exclusive.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 
 import cv2
@@ -71,25 +71,6 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     inter = ix * iy
     u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / u if u > 0 else 0.0
-
-
-def score_labelled(found: Iterable[tuple[float, ...]], labelled: Sequence[tuple[float, float, float, float, bool]],
-                   min_iou: float = 0.5) -> tuple[int, int, int]:
-    """(true positives, false positives, labelled faces) of one photo. ``labelled`` boxes end with their
-    ``ignore`` flag (dlib's imglab XML): each found box takes the best unused face at ``min_iou``; a box on an
-    ignored face counts neither way."""
-    truth = [b[:4] for b in labelled if not b[4]]
-    ignore = [b[:4] for b in labelled if b[4]]
-    tp = fp = 0
-    used: set[int] = set()
-    for box in found:
-        best = max(((iou(box, g), i) for i, g in enumerate(truth) if i not in used), default=(0.0, -1))
-        if best[0] >= min_iou:
-            used.add(best[1])
-            tp += 1
-        elif not any(iou(box, g) >= min_iou for g in ignore):
-            fp += 1
-    return tp, fp, len(truth)
 
 
 def dedupe(dets: list[Detection], threshold: float = 0.5) -> list[Detection]:

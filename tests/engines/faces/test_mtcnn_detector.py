@@ -3,7 +3,6 @@ predictor and the embedder accept, the region planner driving it, and precision 
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -11,7 +10,8 @@ import numpy as np
 import pytest
 
 from facestream.engines.faces.detector_specs import MtcnnSpec, parse_detector
-from facestream.engines.faces.regions import iou, score_labelled
+from facestream.engines.faces.labelled import read_imglab, score_labelled
+from facestream.engines.faces.regions import iou
 from facestream.errors import FacestreamError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -86,18 +86,10 @@ def test_the_planner_drives_mtcnn(mtcnn, astronaut):
     det.close()
 
 
-def _labelled():
-    root = ET.parse(TESTING).getroot()
-    for image in root.iter("image"):
-        boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
-                  int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
-        yield TESTING.parent / image.get("file"), boxes
-
-
 @pytest.mark.skipif(not TESTING.exists(), reason=f"labelled photos not found at {TESTING}")
 def test_precision_and_recall_on_labelled_photos(mtcnn):
     tp = fp = n = 0
-    for path, boxes in _labelled():
+    for path, boxes in read_imglab(TESTING):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         t, f, k = score_labelled([d.box for d in mtcnn.detect(rgb)], boxes)
         tp, fp, n = tp + t, fp + f, n + k

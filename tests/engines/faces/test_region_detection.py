@@ -7,16 +7,16 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facestream.engines.faces.detector import HogDetector
+from facestream.engines.faces.labelled import read_imglab, score_labelled
 from facestream.engines.faces.planner import PlannerConfig, tile_grid
 from facestream.engines.faces.region_detector import RegionDetector
-from facestream.engines.faces.regions import iou, merge, score_labelled
+from facestream.engines.faces.regions import iou, merge
 
 REPO = Path(__file__).resolve().parents[3]
 TESTING = REPO.parent / "shared" / "data" / "dlib_faces_detection" / "faces" / "testing.xml"
@@ -102,20 +102,12 @@ def test_streams_are_planned_separately(face_crop):
     assert "a" not in det._planners
 
 
-def _labelled():
-    root = ET.parse(TESTING).getroot()
-    for image in root.iter("image"):
-        boxes = [(int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")),
-                  int(b.get("top")) + int(b.get("height")), b.get("ignore") in ("1", "true")) for b in image.iter("box")]
-        yield TESTING.parent / image.get("file"), boxes
-
-
 @pytest.mark.skipif(not TESTING.exists(), reason=f"labelled photos not found at {TESTING}")
 def test_default_mode_precision_and_recall_on_labelled_photos():
     import cv2
 
     tp = fp = n = 0
-    for path, boxes in _labelled():
+    for path, boxes in read_imglab(TESTING):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         det = RegionDetector(HogDetector(1), threads=2)  # each photo is a new stream's first frame
         t, f, k = score_labelled([d.box for d in det.detect("photo", rgb)], boxes)
