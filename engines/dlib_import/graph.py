@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-OPSET = 17
-IR_VERSION = 9  # readable by TensorRT 10 and ONNX Runtime >= 1.16
+from ..onnx_parts import IR_VERSION, OPSET, GraphParts
 
 
-class GraphBuilder:
+class GraphBuilder(GraphParts):
     def __init__(self, name: str):
+        super().__init__()
         self.name = name
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
         self.shapes: dict[str, tuple[int | str, int | str, int | str]] = {}
-        self._n = 0
-
-    def _fresh(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}_{self._n}"
-
-    def const(self, prefix: str, value: np.ndarray) -> str:
-        name = self._fresh(prefix)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
 
     def node(self, op: str, inputs: list[str], shape, prefix: str | None = None, **attrs) -> str:
         out = self._fresh(prefix or op.lower())

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-OPSET = 17
-IR_VERSION = 9  # readable by TensorRT 10 and ONNX Runtime >= 1.16
+from ..onnx_parts import IR_VERSION, OPSET, GraphParts
+
 INPUT = "image"
 MEAN, SCALE = 127.5, 0.0078125
 # name -> (input side or None for P-Net's any size, outputs in the order they are built)
@@ -24,28 +24,17 @@ NETS = {
 }
 
 
-class _Graph:
+class _Graph(GraphParts):
     def __init__(self, sd: dict[str, np.ndarray]):
+        super().__init__()
         self.sd = sd
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self._n = 0
-
-    def _name(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}_{self._n}"
-
-    def const(self, prefix: str, value: np.ndarray) -> str:
-        name = self._name(prefix)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
 
     def weight(self, key: str, shape: tuple[int, ...] | None = None) -> str:
         w = np.asarray(self.sd[key], np.float32)
         return self.const(key.replace(".", "_"), w if shape is None else w.reshape(shape))
 
     def node(self, op: str, inputs: list[str], out: str | None = None, **attrs) -> str:
-        out = out or self._name(op.lower())
+        out = out or self._fresh(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
