@@ -2,13 +2,15 @@
 
 - Only ``facestream`` is installed top-level; ``pipeline/`` and ``engines/`` are ``facestream.pipeline`` and
   ``facestream.engines`` (pyproject's package list must name every folder with an ``__init__.py``).
-- No module imports a top-level ``pipeline`` or ``engines`` (the old names).
+- No module imports a top-level ``pipeline`` or ``engines`` (the old names), and no README, doc or deploy file
+  tells a user to (an import, ``python -m``, or a dotted module name such as ``engines.runtime``).
 - ``facestream.engines`` never imports ``facestream.pipeline``.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -55,6 +57,30 @@ def test_nothing_imports_the_old_top_level_names(tree):
                  for p in _source_files(REPO / tree) for line, mod in _imported_modules(p)
                  if mod.split(".")[0] in ("pipeline", "engines")]
     assert not offenders, "\n".join(offenders)
+
+
+_OLD_IMPORT = re.compile(r"^\s*(?:from|import)\s+(?:pipeline|engines)\b|-m\s+(?:pipeline|engines)\b", re.M)
+_DOTTED = re.compile(r"(?<![\w./-])(pipeline|engines)\.([a-z_]+)\b")  # not facestream.X, not a path pipeline/X
+
+
+def _user_texts() -> list[Path]:
+    deploy = sorted(p for p in (REPO / "deploy").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), *deploy]
+
+
+def test_readme_docs_and_deploy_files_use_the_new_names():
+    offenders = []
+    for path in _user_texts():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # a binary file (an image) has no import names
+        hits = [m.group(0) for m in _OLD_IMPORT.finditer(text)]
+        # pipeline.X / engines.X where X is one of their modules (config keys such as engines.max_batch are not)
+        hits += [m.group(0) for m in _DOTTED.finditer(text)
+                 if (REPO / m[1] / f"{m[2]}.py").is_file() or (REPO / m[1] / m[2] / "__init__.py").is_file()]
+        offenders += [f"{path.relative_to(REPO)}: {hit}" for hit in hits]
+    assert not offenders, "write facestream.pipeline / facestream.engines:\n" + "\n".join(offenders)
 
 
 def test_engines_never_import_the_pipeline():
