@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facestream.engines.preprocess import CROP_SIZE
 from facestream.errors import FacestreamError
 
-IMAGE_SIZE = 128
+IMAGE_SIZE = CROP_SIZE  # the side of face_crop_128's crop, which every model takes
 
 
 def keras_init(model: nn.Module) -> None:
