@@ -103,3 +103,22 @@ def test_no_developer_data_path_in_the_package():
     pattern = re.compile(r"""parents\[\d\]\s*\.parent|\.parent\s*/\s*["']shared["']|/\s*["']shared["']\s*/""")
     offenders = [f"{rel}" for rel, _ in _modules() if pattern.search((REPO / rel).read_text())]
     assert not offenders, ", ".join(offenders)
+
+
+def test_gallery_rows_are_written_by_the_gallery_only_and_embeddings_only_by_enrol():
+    # The SQL on the gallery's tables lives in its storage modules; the clustering (unknowns.py), the
+    # commands, the web app and the stages call the Gallery's methods. Every embedding enters through
+    # Gallery.enrol (photos via PhotoEnroller, the demo, an import, a promoted unknown).
+    storage = {f"pipeline/recognition/{m}.py" for m in ("gallery", "gallery_db", "gallery_store", "gallery_pg",
+                                                        "unknown_table", "gallery_retention", "pg_migrations")}
+    sql = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|SELECT\b[^\"']*\bFROM)\s+(?:people|embeddings|"
+                     r"rejections|sightings|crops|unknowns|unknown_members|meta)\b")
+    offenders = [rel for rel, _ in _modules() if rel not in storage and sql.search((REPO / rel).read_text())]
+    assert not offenders, "go through the Gallery: " + ", ".join(offenders)
+    inserts = [(rel, node.lineno) for rel, tree in _modules() for node in ast.walk(tree)
+               if isinstance(node, ast.Constant) and isinstance(node.value, str)
+               and re.search(r"INSERT\s+INTO\s+embeddings\b", node.value)]
+    assert [rel for rel, _ in inserts] == ["pipeline/recognition/gallery.py"], inserts
+    gallery = ast.parse((REPO / "pipeline/recognition/gallery.py").read_text())
+    enrol = next(n for n in ast.walk(gallery) if isinstance(n, ast.FunctionDef) and n.name == "enrol")
+    assert enrol.lineno <= inserts[0][1] <= enrol.end_lineno
