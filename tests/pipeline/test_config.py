@@ -203,6 +203,30 @@ def test_inference_stage_reads_only_its_own_section_and_view():
             assert other not in text, f"{name} reads {other}"
 
 
+# stage -> its modules; each stage's own sections (capture's are the sources). A stage takes what it needs of
+# another stage's section from a view built by the config (PipelineConfig.inference_view), never directly.
+STAGE_MODULES = {
+    "capture": ("capture.py",),
+    "preprocess": ("preprocess.py",),
+    "inference": ("inference.py", "face_work.py", "still_work.py"),
+    "sink": ("sink.py", "sink_crops.py", "sink_store.py", "preview_out.py", "annotate.py", "retention.py",
+             "progress.py"),
+}
+STAGE_SECTIONS = {"capture": ("sources",), "preprocess": ("preprocess",),
+                  "inference": ("inference", "recognition", "engines"), "sink": ("sink",)}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_no_stage_reads_another_stages_section(stage):
+    import re
+
+    others = [s for other, secs in STAGE_SECTIONS.items() if other != stage for s in secs]
+    pattern = re.compile(rf"\bcfg\.(?:{'|'.join(others)})\b")
+    for name in STAGE_MODULES[stage]:
+        hits = pattern.findall((REPO / "pipeline" / "stages" / name).read_text())
+        assert not hits, f"{name} ({stage}) reads {sorted(set(hits))}"
+
+
 def test_face_work_builds_the_configured_detector(tmp_path):
     import logging
 
