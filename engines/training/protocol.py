@@ -7,8 +7,12 @@
 3. The candidate with the best validation accuracy (ties: lower validation loss, then the earlier candidate,
    i.e. less augmentation) wins, with its best epoch.
 4. ``final="retrain"`` (default): train again on all training images (validation images included) with the
-   chosen level, the same ``cfg.epochs``-long LR schedule, stopping at the chosen epoch; that last epoch is the
-   model. ``final="best-val"``: keep the chosen run's best-on-validation checkpoint (trained without the
+   chosen level, stopping at the chosen epoch; that last epoch is the model. Which LR schedule the retrain
+   follows is also decided on validation: a check run trains the chosen level once more on the same images
+   with the cosine schedule compressed to end at the chosen epoch (annealed); when its last epoch scores at
+   least as well on validation as the chosen epoch did (accuracy, ties: lower loss), the retrain anneals
+   the same way, otherwise it follows the ``cfg.epochs``-long schedule and stops mid-way, as the chosen run
+   did. ``final="best-val"``: keep the chosen run's best-on-validation checkpoint (trained without the
    validation images).
 
 The test split never enters here: the caller scores the returned model once. The unknown threshold is
@@ -61,11 +65,15 @@ class ProtocolResult:
     unknown_threshold: float
     threshold_source: str
     history: list[dict[str, float]] = field(default_factory=list)
+    schedule_epochs: int = 0  # the retrain's LR schedule length (== epochs: annealed; 0: no retrain)
+    annealed_check: dict[str, float] | None = None  # the check run's last-epoch validation scores
 
     def summary(self) -> dict:
         return {
             "augment": self.augment,
             "epochs": self.epochs,
+            "schedule_epochs": self.schedule_epochs,
+            "annealed_check": self.annealed_check,
             "final": self.final,
             "val_files": self.val_files,
             "candidates": [asdict(c) for c in self.candidates],
@@ -143,10 +151,15 @@ def train_with_validation(
     threshold = calibrated["unknown_threshold"]
     source = f"validation split ({len(val)} images, augment={chosen.augment} selection run)"
     seconds = sum(r.train_seconds for r in results)
+    schedule, check = 0, None
     if final == "retrain":
-        log(f"final: retrain on all {len(data)} images, augment={chosen.augment}, {chosen.best_epoch} epochs")
+        schedule, check, check_seconds = _choose_schedule(cfg, chosen, fit, val, out_dir, resume, progress,
+                                                          data_source, device, train)
+        seconds += check_seconds
+        log(f"final: retrain on all {len(data)} images, augment={chosen.augment}, {chosen.best_epoch} epochs "
+            f"of a {schedule}-epoch schedule")
         r = train(
-            replace(cfg, augment=chosen.augment, val_split=0.0, stop_epoch=chosen.best_epoch),
+            replace(cfg, augment=chosen.augment, val_split=0.0, epochs=schedule, stop_epoch=chosen.best_epoch),
             data,
             out_dir,
             resume=_resumable(out_dir, resume),
@@ -172,6 +185,8 @@ def train_with_validation(
         threshold,
         source,
         history,
+        schedule,
+        check,
     )
     annotate_checkpoints(
         out_dir,
@@ -182,6 +197,22 @@ def train_with_validation(
     )
     atomic_write(out_dir / PROTOCOL_FILE, json.dumps(result.summary(), indent=2))
     return result
+
+
+def _choose_schedule(cfg, chosen: CandidateResult, fit, val, out_dir: Path, resume: bool, progress,
+                     data_source: str, device: str, train) -> tuple[int, dict[str, float] | None, float]:
+    """(the retrain's schedule length, the check run's validation scores, its seconds): ``chosen.best_epoch``
+    (annealed) when a run annealed to end there scores on validation at least as well as the chosen epoch of
+    the long schedule did, else ``cfg.epochs``. Nothing to check when the chosen epoch ends the schedule."""
+    if chosen.best_epoch >= cfg.epochs:
+        return cfg.epochs, None, 0.0
+    run = out_dir / SELECT_DIR / f"{chosen.augment}-annealed"
+    r = train(replace(cfg, augment=chosen.augment, epochs=chosen.best_epoch, stop_epoch=0, patience=0), fit, run,
+              resume=_resumable(run, resume), progress=progress, data_source=data_source, device=device, val=val)
+    last = r.history[-1]
+    check = {"val_accuracy": float(last["val_acc"]), "val_loss": float(last["val_loss"])}
+    annealed = (check["val_accuracy"], -check["val_loss"]) >= (chosen.val_accuracy, -chosen.val_loss)
+    return (chosen.best_epoch if annealed else cfg.epochs), check, r.train_seconds
 
 
 def _resumable(run: Path, resume: bool) -> Path | None:

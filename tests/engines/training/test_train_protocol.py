@@ -107,3 +107,40 @@ def test_cli_default_is_the_protocol_and_never_sees_the_test_split(image_folder,
     assert main([*args, "--val-split", "0", "--out", str(tmp_path / "x")]) == 2
     assert "chooses on a validation split" in capsys.readouterr().err
     assert np.isfinite(summary["unknown_threshold"])
+
+
+def test_the_retrain_schedule_is_chosen_on_validation(tiny_dataset, tmp_path):
+    """A chosen epoch before the schedule's end: a check run annealed to end there decides, on validation,
+    whether the retrain anneals too; the final model's schedule is the one recorded."""
+    res = train_with_validation(cfg(epochs=6), tiny_dataset, tmp_path, ("none",), progress=quiet())
+    saved = json.loads((tmp_path / PROTOCOL_FILE).read_text())
+    final = load_checkpoint(tmp_path)
+    assert final["config"]["epochs"] == res.schedule_epochs == saved["schedule_epochs"]
+    assert final["epoch"] == res.epochs
+    if res.epochs == 6:
+        assert res.schedule_epochs == 6 and res.annealed_check is None
+        return
+    check = load_checkpoint(tmp_path / "select" / "none-annealed")
+    assert check["config"]["epochs"] == res.epochs and check["epoch"] == res.epochs
+    chosen = res.candidates[0]
+    annealed = (res.annealed_check["val_accuracy"], -res.annealed_check["val_loss"]) >= (
+        chosen.val_accuracy, -chosen.val_loss)
+    assert res.schedule_epochs == (res.epochs if annealed else 6)
+
+
+def test_schedule_rule_prefers_the_annealed_run_only_when_validation_says_so(tmp_path):
+    from facestream.engines.training.protocol import _choose_schedule
+
+    def fake_train(acc: float, loss: float):  # the decision rule alone; the real runs are tested above
+        def run(c, *a, **k):
+            assert c.epochs == 4 and c.patience == 0
+            return type("R", (), {"history": [{"val_acc": acc, "val_loss": loss}], "train_seconds": 1.0})()
+        return run
+
+    chosen = CandidateResult("pose", 4, 10, 0.9, 0.5, 1.0)
+    args = (cfg(epochs=10), chosen, None, None, tmp_path, False, None, "", "cpu")
+    assert _choose_schedule(*args, fake_train(0.9, 0.4))[0] == 4  # tie on accuracy, lower loss: anneal
+    assert _choose_schedule(*args, fake_train(0.95, 0.9))[0] == 4
+    assert _choose_schedule(*args, fake_train(0.85, 0.1))[0] == 10  # worse on validation: the long schedule
+    done = CandidateResult("pose", 10, 10, 0.9, 0.5, 1.0)
+    assert _choose_schedule(cfg(epochs=10), done, None, None, tmp_path, False, None, "", "cpu", None)[0] == 10
