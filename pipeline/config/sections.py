@@ -57,6 +57,10 @@ class TransportConfig(Section):
 class PreprocessConfig(Section):
     detector_width: int = Field(default=1280, ge=64, le=8192, title="Frames are resized to fit this width for the detector")
     detector_height: int = Field(default=720, ge=64, le=8192, title="... and this height (aspect ratio kept)")
+    max_upscale: float = Field(
+        default=2.0, ge=1.0, le=4.0,
+        title="Smaller frames are enlarged towards that size, at most this many times, so that faces from about "
+        "20 source pixels reach the detector's 40 px (HOG upsample 1); 1 = never enlarge")
     batch_size: int = Field(default=4, ge=1, le=256, title="Frames batched across streams per message to inference")
     batch_timeout_ms: float = Field(default=15.0, ge=0, le=10000, title="Longest wait to fill a batch")
 

@@ -1,7 +1,9 @@
 """Preprocess stage: colour conversion and resizing for the detector, batched across streams.
 
 Frames are resized (aspect kept) to fit ``detector_width`` x ``detector_height`` and converted BGR -> RGB
-(dlib and the ONNX models take RGB). Each item carries ``meta.scale`` so boxes map back to source pixels.
+(dlib and the ONNX models take RGB). A smaller frame is enlarged towards that size, at most ``max_upscale``
+times (bilinear: nothing is invented, but HOG's 80 px window, 40 px at upsample 1, then covers faces of 20
+source pixels in a 640x360 frame; the detector spends on it what it spends on a 720p frame). Each item carries ``meta.scale`` so boxes map back to source pixels.
 Up to ``batch_size`` frames, waiting at most ``batch_timeout_ms``, travel as one batch message.
 """
 
@@ -16,12 +18,16 @@ from .base import Stage
 from .outlet import Outlet
 
 
-def detector_view(bgr: np.ndarray, max_w: int, max_h: int) -> tuple[np.ndarray, float]:
-    """BGR frame -> (RGB frame fitting max_w x max_h, scale from source to detector pixels)."""
+def detector_view(bgr: np.ndarray, max_w: int, max_h: int, max_upscale: float = 1.0) -> tuple[np.ndarray, float]:
+    """BGR frame -> (RGB frame fitting max_w x max_h, scale from source to detector pixels); a smaller frame is
+    enlarged to fit, by at most ``max_upscale``."""
     h, w = bgr.shape[:2]
-    scale = min(1.0, max_w / w, max_h / h)
-    if scale < 1.0:
-        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    scale = min(max_w / w, max_h / h, max(1.0, max_upscale))
+    if scale > 1.0:
+        scale = max(1.0, min(scale, round(w * scale) / w, round(h * scale) / h))
+    if scale != 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
     if bgr.ndim == 2:
         return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB), scale
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), scale
@@ -49,7 +55,7 @@ class PreprocessStage(Stage):
                 continue
             if img.ndim == 3 and img.shape[2] == 1:
                 img = img[:, :, 0]
-            rgb, scale = detector_view(img, pc.detector_width, pc.detector_height)
+            rgb, scale = detector_view(img, pc.detector_width, pc.detector_height, pc.max_upscale)
             it.meta.scale = scale
             it.meta.src_shape = (int(img.shape[0]), int(img.shape[1]))
             self.outlet.attach(it, rgb)

@@ -51,6 +51,9 @@ def make_config(tmp: Path, sources: list[dict[str, Any]], **sections: dict[str, 
         "sink": {"out_dir": str(tmp / "out")},
         "metrics": {"ports": {"capture": 0, "preprocess": 0, "inference": 0, "sink": 0}},
         "inference": {"hog_upsample": 0, "min_face": 20, "embed": False, "recognizer": "none"},
+        # The suite's small clips at their own size (cheap); enlarging small frames, the default, is tested in
+        # tests/pipeline/stages/test_preprocess.py and bench/bench_small_video.py.
+        "preprocess": {"max_upscale": 1.0},
         "supervisor": {"eos_linger_s": 1.0, "restart_backoff_min_s": 0.2},
     }
     for key, value in sections.items():
