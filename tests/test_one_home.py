@@ -122,3 +122,21 @@ def test_gallery_rows_are_written_by_the_gallery_only_and_embeddings_only_by_enr
     gallery = ast.parse((REPO / "pipeline/recognition/gallery.py").read_text())
     enrol = next(n for n in ast.walk(gallery) if isinstance(n, ast.FunctionDef) and n.name == "enrol")
     assert enrol.lineno <= inserts[0][1] <= enrol.end_lineno
+
+
+def test_boxes_are_mapped_to_source_pixels_in_one_place():
+    # Detector-frame -> source pixels is engines/faces/boxes.to_source (records.py re-exports it); a second
+    # inverse of the scale elsewhere is a second copy of that mapping (stills.py had one).
+    from facestream.engines.faces import boxes
+    from facestream.pipeline import records
+
+    assert records.to_source is boxes.to_source
+    offenders = []
+    for rel, tree in _modules():
+        if rel == "engines/faces/boxes.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Constant) \
+                    and node.left.value == 1 and "scale" in ast.unparse(node.right).lower():
+                offenders.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    assert not offenders, "map boxes with facestream.engines.faces.boxes.to_source: " + ", ".join(offenders)

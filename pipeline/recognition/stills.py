@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facestream.engines.faces.boxes import to_source
+
 from .gallery import GallerySnapshot
 from .matcher import DEFAULT_THRESHOLD, Matcher, size_aware_threshold
 
@@ -101,8 +103,7 @@ class StillIdentifier:
         faces = analyzer.analyze(rgb)
         if not faces:
             return []
-        inv = 1.0 / scale if scale > 0 else 1.0
-        boxes = [tuple(round(float(v) * inv, 1) for v in face.box) for face in faces]
+        boxes = [to_source(face.box, scale) for face in faces]
         decisions = decide_faces(self.matcher, np.stack([f.embedding for f in faces]),
                                  [face_side(f.box) for f in faces], self.top_k)
         return [StillFace(box, d.name, d.similarity, round(float(face.quality.score), 3), d.candidates)
