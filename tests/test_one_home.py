@@ -140,3 +140,20 @@ def test_boxes_are_mapped_to_source_pixels_in_one_place():
                     and node.left.value == 1 and "scale" in ast.unparse(node.right).lower():
                 offenders.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
     assert not offenders, "map boxes with facestream.engines.faces.boxes.to_source: " + ", ".join(offenders)
+
+
+def test_nothing_outside_the_detector_specs_compares_a_detectors_name():
+    # engines/faces/detector_specs.py: "nothing else branches on the detector's name"; what differs between
+    # detectors (HOG's upsampling of small photos, which old config keys apply) is a method or a field there.
+    from facestream.engines.faces.detector_specs import DETECTOR_TYPES
+
+    offenders = []
+    for rel, tree in _modules():
+        if rel == "engines/faces/detector_specs.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                names = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value in DETECTOR_TYPES]
+                if names:
+                    offenders.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    assert not offenders, "put the choice in the detector's spec: " + ", ".join(offenders)
