@@ -4,8 +4,8 @@
 (``scale``, ``src_shape``), what inference finds (``faces``: :class:`FaceRecord`, ``events``:
 :class:`EventRecord`) and what end of stream reports (``frames_total``, ``error``). ``from_meta`` is the
 receiving side: it validates every field (type, range, length, allowed characters) and raises the wire's own
-rejection, :class:`~pipeline.wire_checks.WireError` with a reason (``bad_meta``, ``bad_face``, ``bad_event``),
-so a bad field from a peer is counted and dropped by the receiving stage, never a crash.
+rejection, :class:`~facestream.pipeline.wire_checks.WireError` with a reason (``bad_meta``, ``bad_face``,
+``bad_event``), so a bad field from a peer is counted and dropped by the receiving stage, never a crash.
 
 Coordinates: boxes and landmarks are in source pixels. ``scale`` (source -> the pixels of the frame that
 travels with the item) sits beside them; :func:`~facestream.engines.faces.boxes.to_source` (re-exported
@@ -165,7 +165,7 @@ class FaceRecord:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """A track event (pipeline.recognition.events.TrackEvent) as it travels and as the sink stores it."""
+    """A track event (recognition/events.py ``TrackEvent``) as it travels and as the sink stores it."""
 
     event_id: str
     kind: str

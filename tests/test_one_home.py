@@ -91,7 +91,7 @@ def test_temporal_heads_names_live_in_one_torch_free_module():
     names = set(MODEL_NAMES.values())
     offenders = [f"{rel}:{n.lineno} {n.value!r}" for rel, tree in _modules() if rel != "engines/temporal_heads.py"
                  for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in names]
-    assert not offenders, "use engines.temporal_heads.MODEL_NAMES: " + ", ".join(offenders)
+    assert not offenders, "use facestream.engines.temporal_heads.MODEL_NAMES: " + ", ".join(offenders)
     code = ("import sys, facestream.engines.temporal_heads, facestream.pipeline.recognition.temporal\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -1,6 +1,6 @@
 """``facestream gallery ...``: manage the people facestream recognises, their negative feedback and unknowns.
 
-Photos given to ``add`` are detected, aligned, quality-checked and embedded (``recognition.enrolment``); a
+Photos given to ``add`` are detected, aligned, quality-checked and embedded (recognition/enrolment.py); a
 photo that is not an image, is too large, has no face or several faces, or whose face is tiny, blurred or
 turned away is refused with the reason. The gallery is ``--gallery``, else ``inference.gallery`` of
 ``--config FILE`` (or of a ``FACESTREAM__INFERENCE__GALLERY`` variable), else ``$FACESTREAM_GALLERY``, else

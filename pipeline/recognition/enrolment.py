@@ -2,7 +2,7 @@
 
 Every way into the gallery that starts from an image goes through :class:`PhotoEnroller` (``facestream gallery
 add``, the demo's gallery), so the same quality gate applies: one face, large, sharp and frontal enough
-(``engines.faces.quality.is_enrolable``). The embeddings are then stored by ``Gallery.enrol``.
+(``facestream.engines.faces.quality.is_enrolable``). The embeddings are then stored by ``Gallery.enrol``.
 
 Photos are untrusted input: size limits are checked from the file header before decoding, so a small file
 that declares a gigantic image is refused without allocating it.

@@ -1,7 +1,7 @@
 """Sink stage: one JSON line per frame result (file, stdout, ZeroMQ PUB), track events, annotated MP4.
 
 Each new track event goes to the daily ``events/DAY.jsonl``, the events store (``events.db``, with the frame
-of an identification: preview_out.py) and the integrations (MQTT, webhooks: pipeline.integrations). The live
+of an identification: preview_out.py) and the integrations (MQTT, webhooks: pipeline/integrations/). The live
 view's frames go out on their own PUB (preview_out.py).
 
 It also does the books: for every stream it counts results, drops (by stage and reason, carried in the
