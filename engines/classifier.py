@@ -18,7 +18,7 @@ UNKNOWN = "unknown"
 
 class FaceClassifier:
     """``predict(crops)`` -> [(label or "unknown", confidence)] for (N, 128, 128) float32 crops from
-    ``engines.preprocess.face_crop_128``."""
+    ``facestream.engines.preprocess.face_crop_128``."""
 
     def __init__(
         self,

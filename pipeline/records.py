@@ -4,12 +4,13 @@
 (``scale``, ``src_shape``), what inference finds (``faces``: :class:`FaceRecord`, ``events``:
 :class:`EventRecord`) and what end of stream reports (``frames_total``, ``error``). ``from_meta`` is the
 receiving side: it validates every field (type, range, length, allowed characters) and raises the wire's own
-rejection, :class:`~pipeline.wire_checks.WireError` with a reason (``bad_meta``, ``bad_face``, ``bad_event``),
-so a bad field from a peer is counted and dropped by the receiving stage, never a crash.
+rejection, :class:`~facestream.pipeline.wire_checks.WireError` with a reason (``bad_meta``, ``bad_face``,
+``bad_event``), so a bad field from a peer is counted and dropped by the receiving stage, never a crash.
 
 Coordinates: boxes and landmarks are in source pixels. ``scale`` (source -> the pixels of the frame that
-travels with the item) sits beside them; :func:`to_source` is the one place where detector-frame
-coordinates become source ones, :meth:`FaceRecord.box_in` the way back for drawing.
+travels with the item) sits beside them; :func:`~facestream.engines.faces.boxes.to_source` (re-exported
+here) is the one place where detector-frame coordinates become source ones, :meth:`FaceRecord.box_in` the
+way back for drawing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from facestream.engines.faces.boxes import to_source
 
 from .recognition.events import EventKind
 from .wire_checks import (
@@ -50,12 +53,6 @@ MAX_SCORE = 1e3
 EVENT_KINDS = frozenset(k.value for k in EventKind)
 
 BAD_META, BAD_FACE, BAD_EVENT = "bad_meta", "bad_face", "bad_event"
-
-
-def to_source(values: Iterable[float], scale: float) -> tuple[float, ...]:
-    """Detector-frame coordinates -> source pixels (the frame is ``scale`` x source), rounded to 0.1 px."""
-    inv = 1.0 / scale if scale > 0 else 1.0
-    return tuple(round(float(v) * inv, 1) for v in values)
 
 
 def finite_or_none(v: float | None, digits: int = 4) -> float | None:
@@ -168,7 +165,7 @@ class FaceRecord:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """A track event (pipeline.recognition.events.TrackEvent) as it travels and as the sink stores it."""
+    """A track event (recognition/events.py ``TrackEvent``) as it travels and as the sink stores it."""
 
     event_id: str
     kind: str

@@ -69,7 +69,7 @@ class Item:
     mono_ns: int = 0
     stages: list[list[Any]] = field(default_factory=list)  # [stage, in_wall_ns, out_wall_ns]
     payload: Payload = field(default_factory=Payload)
-    meta: ItemMeta = field(default_factory=ItemMeta)  # stage data (pipeline.records), validated on decode
+    meta: ItemMeta = field(default_factory=ItemMeta)  # stage data (records.py), validated on decode
     drops: list[list[Any]] = field(default_factory=list)  # [stage, reason, count] since the previous item
     data: np.ndarray | bytes | memoryview | None = None  # decoded array, or encoded bytes before sending
 
@@ -222,7 +222,7 @@ def _drops(v: Any, where: str) -> list[list[Any]]:
 
 def decode(parts: list[Any], max_payload: int = MAX_PAYLOAD_BYTES) -> Message:
     """Validate and decode a multipart message. Raw payloads become numpy arrays viewing the received buffer;
-    JPEG payloads are left as bytes (``item.data``) for :func:`pipeline.codec.decode_payload`."""
+    JPEG payloads are left as bytes (``item.data``) for :func:`facestream.pipeline.codec.decode_payload`."""
     if not parts:
         raise WireError("no_parts")
     if len(parts) > MAX_PARTS:

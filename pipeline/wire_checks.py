@@ -1,5 +1,5 @@
 """The wire's rejection (:class:`WireError`) and the bounded field checks shared by the message decoder
-(:mod:`pipeline.wire`) and the stage records (:mod:`pipeline.records`).
+(:mod:`facestream.pipeline.wire`) and the stage records (:mod:`facestream.pipeline.records`).
 
 Every check takes the value a peer sent and either returns it, typed, or raises ``WireError(reason)``;
 nothing a peer sends is trusted to be the right type, size or range.

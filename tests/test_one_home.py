@@ -91,7 +91,7 @@ def test_temporal_heads_names_live_in_one_torch_free_module():
     names = set(MODEL_NAMES.values())
     offenders = [f"{rel}:{n.lineno} {n.value!r}" for rel, tree in _modules() if rel != "engines/temporal_heads.py"
                  for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in names]
-    assert not offenders, "use engines.temporal_heads.MODEL_NAMES: " + ", ".join(offenders)
+    assert not offenders, "use facestream.engines.temporal_heads.MODEL_NAMES: " + ", ".join(offenders)
     code = ("import sys, facestream.engines.temporal_heads, facestream.pipeline.recognition.temporal\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -122,3 +122,38 @@ def test_gallery_rows_are_written_by_the_gallery_only_and_embeddings_only_by_enr
     gallery = ast.parse((REPO / "pipeline/recognition/gallery.py").read_text())
     enrol = next(n for n in ast.walk(gallery) if isinstance(n, ast.FunctionDef) and n.name == "enrol")
     assert enrol.lineno <= inserts[0][1] <= enrol.end_lineno
+
+
+def test_boxes_are_mapped_to_source_pixels_in_one_place():
+    # Detector-frame -> source pixels is engines/faces/boxes.to_source (records.py re-exports it); a second
+    # inverse of the scale elsewhere is a second copy of that mapping (stills.py had one).
+    from facestream.engines.faces import boxes
+    from facestream.pipeline import records
+
+    assert records.to_source is boxes.to_source
+    offenders = []
+    for rel, tree in _modules():
+        if rel == "engines/faces/boxes.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Constant) \
+                    and node.left.value == 1 and "scale" in ast.unparse(node.right).lower():
+                offenders.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    assert not offenders, "map boxes with facestream.engines.faces.boxes.to_source: " + ", ".join(offenders)
+
+
+def test_nothing_outside_the_detector_specs_compares_a_detectors_name():
+    # engines/faces/detector_specs.py: "nothing else branches on the detector's name"; what differs between
+    # detectors (HOG's upsampling of small photos, which old config keys apply) is a method or a field there.
+    from facestream.engines.faces.detector_specs import DETECTOR_TYPES
+
+    offenders = []
+    for rel, tree in _modules():
+        if rel == "engines/faces/detector_specs.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                names = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value in DETECTOR_TYPES]
+                if names:
+                    offenders.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    assert not offenders, "put the choice in the detector's spec: " + ", ".join(offenders)

@@ -3,7 +3,8 @@
 - Only ``facestream`` is installed top-level; ``pipeline/`` and ``engines/`` are ``facestream.pipeline`` and
   ``facestream.engines`` (pyproject's package list must name every folder with an ``__init__.py``).
 - No module imports a top-level ``pipeline`` or ``engines`` (the old names), and no README, doc or deploy file
-  tells a user to (an import, ``python -m``, or a dotted module name such as ``engines.runtime``).
+  tells a user to (an import, ``python -m``, or a dotted module name such as ``engines.runtime``); nor does a
+  docstring, comment or string in the package or the tests name a module that way.
 - ``facestream.engines`` never imports ``facestream.pipeline``.
 """
 
@@ -68,6 +69,18 @@ def _user_texts() -> list[Path]:
     return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), *deploy]
 
 
+_OLD_MODULE = re.compile(r"\brecognition[./]engine\b")  # renamed: recognition/stream_recognizer.py
+
+
+def _old_names(text: str) -> list[tuple[int, str]]:
+    """(line, name) of each old import name in ``text``."""
+    hits = [*_OLD_IMPORT.finditer(text), *_OLD_MODULE.finditer(text)]
+    # pipeline.X / engines.X where X is one of their modules (config keys such as engines.max_batch are not)
+    hits += [m for m in _DOTTED.finditer(text)
+             if (REPO / m[1] / f"{m[2]}.py").is_file() or (REPO / m[1] / m[2] / "__init__.py").is_file()]
+    return sorted((text.count("\n", 0, m.start()) + 1, m.group(0)) for m in hits)
+
+
 def test_readme_docs_and_deploy_files_use_the_new_names():
     offenders = []
     for path in _user_texts():
@@ -75,12 +88,17 @@ def test_readme_docs_and_deploy_files_use_the_new_names():
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue  # a binary file (an image) has no import names
-        hits = [m.group(0) for m in _OLD_IMPORT.finditer(text)]
-        # pipeline.X / engines.X where X is one of their modules (config keys such as engines.max_batch are not)
-        hits += [m.group(0) for m in _DOTTED.finditer(text)
-                 if (REPO / m[1] / f"{m[2]}.py").is_file() or (REPO / m[1] / m[2] / "__init__.py").is_file()]
-        offenders += [f"{path.relative_to(REPO)}: {hit}" for hit in hits]
+        offenders += [f"{path.relative_to(REPO)}:{line}: {hit}" for line, hit in _old_names(text)]
     assert not offenders, "write facestream.pipeline / facestream.engines:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("tree", ["facestream", "pipeline", "engines", "tests"])
+def test_docstrings_and_comments_use_the_new_names(tree):
+    # The whole text of each .py file: docstrings, comments and strings (imports are checked above). A path
+    # such as engines/faces/boxes.py is fine; a dotted pipeline.records is the old import name.
+    offenders = [f"{p.relative_to(REPO)}:{line}: {hit}" for p in _source_files(REPO / tree)
+                 if p != Path(__file__).resolve() for line, hit in _old_names(p.read_text(encoding="utf-8"))]
+    assert not offenders, "write facestream.pipeline.X / facestream.engines.X:\n" + "\n".join(offenders)
 
 
 def test_engines_never_import_the_pipeline():

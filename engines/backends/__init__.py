@@ -1,4 +1,4 @@
-"""Inference backends behind :class:`engines.runtime.InferenceModel`.
+"""Inference backends behind :class:`facestream.engines.runtime.InferenceModel`.
 
 A backend takes validated feeds (name -> contiguous array) and returns outputs (name -> array).
 """

@@ -5,7 +5,7 @@ list    every cached engine: model, precision, TensorRT version, GPU, size, key 
 verify  TensorRT vs ONNX Runtime (or, without TensorRT, FP16 vs FP32 on ONNX Runtime) on random and real
         inputs: max abs error and cosine similarity per output
 clean   delete cached engines (one model or all; timing caches stay)
-selftest  the GPU self-test (engines.gpu_check)
+selftest  the GPU self-test (facestream.engines.gpu_check)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The network is a plain chain: 3 x (con 5x5 s2, bn, relu), 3 x (con 5x5 pad 2, bn, relu), con 9x9 pad 4.
 Batch norms are folded into the convolutions. The image pyramid, decoding and NMS stay outside the graph
-(``engines.faces.detector``), so the same model runs on any pyramid policy.
+(``facestream.engines.faces.detector``), so the same model runs on any pyramid policy.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def _embedder_manifest(src: Path, mean: tuple[float, float, float]) -> Manifest:
             "color": "RGB",
             "dtype": "float32",
             "range": [0, 255],
-            "chip": f"dlib get_face_chip: 5-point landmarks, {size}x{size}, padding 0.25 (engines.faces.align.face_chip)",
+            "chip": f"dlib get_face_chip: 5-point landmarks, {size}x{size}, padding 0.25 (engines/faces/align.py)",
             "normalisation": f"inside the graph: (x - mean_rgb) / 256, mean_rgb = {list(mean)}",
             "output": "raw 128-d descriptor, not L2-normalised; same person if euclidean distance < 0.6",
         },
@@ -105,7 +105,7 @@ def _detector_manifest(src: Path, net) -> Manifest:
             "dtype": "float32",
             "range": [0, 255],
             "normalisation": f"inside the graph: (x - mean_rgb) / 256, mean_rgb = {list(net.input_mean_rgb)}",
-            "pyramid": "dlib tiled pyramid (engines.faces.pyramid): levels x5/6, padding 10, border 11, "
+            "pyramid": "dlib tiled pyramid (engines/faces/pyramid.py): levels x5/6, padding 10, border 11, "
             "background = mean colour",
             "decoding": f"score > threshold at output cell p -> {win_w}x{win_h} box centred on input {stride}*p+{offset}",
         },

@@ -166,7 +166,7 @@ def face_chip(rgb: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, pa
 
 
 def grey_crop_128(image: np.ndarray, face: np.ndarray | tuple, order: str = "bgr") -> np.ndarray:
-    """The seed classifiers' crop: 128x128 grey float32 in [0, 1] (``engines.preprocess.face_crop_128``).
+    """The seed classifiers' crop: 128x128 grey float32 in [0, 1] (``engines/preprocess.py`` face_crop_128).
 
     ``face`` is either 5 landmarks (the crop is dlib's chip square, padding 0.25, without rotation) or a box
     (x1, y1, x2, y2). ``order`` says whether a colour ``image`` is BGR (OpenCV frames) or RGB.

@@ -1,8 +1,9 @@
 """The face detector choices, one pydantic model per kind, told apart by ``type`` (a discriminated union).
 
 A spec holds a detector's settings and builds it; nothing else branches on the detector's name. To add a
-detector: write a ``DetectorSpec`` subclass with ``type: Literal["name"]`` and ``make``, and add it to
-``DetectorConfig`` below (the pipeline config, its docs and ``FaceAnalyzer`` pick it up from there).
+detector: write a ``DetectorSpec`` subclass with ``type: Literal["name"]`` and ``make`` (and ``still_options``
+if it searches still photos differently), and add it to ``DetectorConfig`` below (the pipeline config, its
+docs and ``FaceAnalyzer`` pick it up from there).
 
 This module imports only pydantic, so the pipeline config can use it without loading OpenCV or dlib.
 """
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from facestream.errors import FacestreamError
 
 DEFAULT_DETECTOR = "hog"
+SMALL_STILL_SIDE = 1000  # a still photo with a shorter side below this is searched for small faces (HOG: 2x)
 
 
 class DetectorSpec(BaseModel):
@@ -37,6 +39,14 @@ class DetectorSpec(BaseModel):
         """The detector object (``detect(rgb) -> list[Detection]``) built from detector-class options."""
         raise NotImplementedError
 
+    @classmethod
+    def still_options(cls, shorter_side: int) -> dict[str, Any]:
+        """Detector-class options (over the class defaults) for a still photo with this shorter side in pixels.
+
+        A class method: enrolment and ``facestream identify`` name the detector by its type, not a full spec.
+        """
+        return {}
+
 
 class HogSpec(DetectorSpec):
     """dlib's HOG + linear SVM detector on the CPU."""
@@ -55,6 +65,12 @@ class HogSpec(DetectorSpec):
         from .detector import HogDetector
 
         return HogDetector(**options)
+
+    @classmethod
+    def still_options(cls, shorter_side: int) -> dict[str, Any]:
+        # HOG finds faces from ~80 px; small photos are searched at 2x so 40-80 px faces are found (and then
+        # refused as too small with that reason, rather than as "no face").
+        return {"upsample": 1 if shorter_side < SMALL_STILL_SIDE else 0}
 
 
 class CnnSpec(DetectorSpec):

@@ -25,7 +25,8 @@ def ensure_dlib_models(store: ModelStore | None = None) -> ModelStore:
 def load_onnx_model(
     name: str, store: ModelStore, backend: str = "auto", precision: str | None = None, **opts
 ):
-    """``engines.runtime.load_model``; the object returned has ``.infer(array) -> dict`` and ``.manifest``."""
+    """``facestream.engines.runtime.load_model``; the object returned has ``.infer(array) -> dict`` and
+    ``.manifest``."""
     from facestream.engines.runtime import load_model
 
     return load_model(name, backend=backend, precision=precision, store=store, **opts)

@@ -1,6 +1,6 @@
 """The face classifier architectures: the recipe's three seed models and stronger variants.
 
-Every model takes ``(N, 1, 128, 128)`` float32 in [0, 1] (``engines.preprocess.face_crop_128``) and returns
+Every model takes ``(N, 1, 128, 128)`` float32 in [0, 1] (``engines/preprocess.py`` face_crop_128) and returns
 logits ``(N, classes)``; softmax is added at export. Embedding models also expose ``embed(x)``.
 
 Export constraints (see docs/training.md): recurrent layers run sequence-major (``batch_first=False``) so

@@ -1,6 +1,6 @@
 """Sequences of face embeddings for the temporal heads, built from real identity folders. No torch here.
 
-1. Every image of ``root/<person>/<image>`` is aligned to a 150x150 chip with ``engines.faces`` (a photo
+1. Every image of ``root/<person>/<image>`` is aligned to a 150x150 chip with ``engines/faces/`` (a photo
    whose face is not detected, like some of ORL's tight crops, is aligned from the whole frame).
 2. Each chip gets ``variants`` degraded copies, the degradations of real video: blur, low light with sensor
    noise, pose jitter (rotation/scale/shift before the crop), and tiny faces (down- then up-scaled).
@@ -105,7 +105,7 @@ class AlignedFace:
 
 
 class ChipEmbedder:
-    """Aligns photos to chips and embeds them with ``engines.faces`` (HOG detector, dlib 5-point landmarks,
+    """Aligns photos to chips and embeds them with ``engines/faces/`` (HOG detector, dlib 5-point landmarks,
     the ONNX dlib embedder), the same code path as the pipeline. A photo without a detected face (ORL's
     tight crops) is aligned from the whole frame."""
 
@@ -116,7 +116,7 @@ class ChipEmbedder:
             from facestream.engines.faces.embedder import FaceEmbedder
             from facestream.engines.faces.landmarks import LandmarkPredictor
         except ImportError as exc:
-            raise FacestreamError(f"temporal training data needs engines.faces ({exc})") from exc
+            raise FacestreamError(f"temporal training data needs facestream.engines.faces ({exc})") from exc
         self._detectors = [HogDetector(upsample=0), HogDetector(upsample=1)]
         self._landmarks = LandmarkPredictor()
         self._face_chip = face_chip
@@ -171,7 +171,7 @@ def degrade(chip: np.ndarray, rng: np.random.Generator, size_px: float = 100.0) 
 
 
 def chip_quality(chip: np.ndarray, landmarks: np.ndarray, size_px: float) -> float:
-    """The pipeline's quality score (``engines.faces.quality.face_quality``) of a (degraded) chip, so the
+    """The pipeline's quality score (``engines/faces/quality.py`` face_quality) of a (degraded) chip, so the
     heads learn on the same scale they see at run time."""
     from facestream.engines.faces.quality import face_quality
 

@@ -2,8 +2,9 @@
 
 A command's path arguments default to the same file the pipeline runs with, so a deployment names its gallery,
 model store and engine cache once: ``facestream gallery add --config /etc/facestream/config.yaml ...`` uses
-``inference.gallery``. Order: the argument, else the config (``--config``, else ``$FACESTREAM_CONFIG``; then
-``FACESTREAM__...`` variables), else the component's own default (``$FACESTREAM_GALLERY``, ``$FACESTREAM_MODELS``, ...).
+``inference.gallery`` and enrols with the type of ``inference.detector``, as the web library does. Order: the
+argument, else the config (``--config``, else ``$FACESTREAM_CONFIG``; then ``FACESTREAM__...`` variables),
+else the component's own default (``$FACESTREAM_GALLERY``, ``$FACESTREAM_MODELS``, ...).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ CONFIG_DEFAULTS = {
     "store": "inference.models_dir",
     "engine_dir": "engines.engine_dir",
     "out_dir": "sink.out_dir",
+    "detector": "inference.detector.type",
 }
+NOT_PATHS = {"detector"}  # the other defaults are paths
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -47,4 +50,4 @@ def apply_config_defaults(args: argparse.Namespace) -> None:
         for part in CONFIG_DEFAULTS[dest].split("."):
             value = getattr(value, part)
         if value:
-            setattr(args, dest, Path(str(value)))
+            setattr(args, dest, str(value) if dest in NOT_PATHS else Path(str(value)))

@@ -1,6 +1,6 @@
 """``facestream gallery ...``: manage the people facestream recognises, their negative feedback and unknowns.
 
-Photos given to ``add`` are detected, aligned, quality-checked and embedded (``recognition.enrolment``); a
+Photos given to ``add`` are detected, aligned, quality-checked and embedded (recognition/enrolment.py); a
 photo that is not an image, is too large, has no face or several faces, or whose face is tiny, blurred or
 turned away is refused with the reason. The gallery is ``--gallery``, else ``inference.gallery`` of
 ``--config FILE`` (or of a ``FACESTREAM__INFERENCE__GALLERY`` variable), else ``$FACESTREAM_GALLERY``, else
@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add", parents=[common], help="enrol a person from one or more photos")
     p.add_argument("name")
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
-    p.add_argument("--detector", choices=DETECTOR_TYPES, default="hog", help="face detector (default hog)")
+    p.add_argument("--detector", choices=DETECTOR_TYPES, default=None,
+                   help="face detector (default: inference.detector of --config, else hog)")
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", parents=[common], help="remove a person and their embeddings")

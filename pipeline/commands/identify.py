@@ -110,12 +110,10 @@ def _writer(as_json: bool, out):
 
 
 def cmd_identify(args: argparse.Namespace, out=None, err=None) -> int:
-    from facestream.engines.faces.analyzer import FaceAnalyzer
-
     from ..recognition.enrolment import PhotoEnroller, load_still
     from ..recognition.gallery import Gallery
     from ..recognition.matcher import DEFAULT_THRESHOLD
-    from ..recognition.stills import StillIdentifier, tolerance_to_threshold
+    from ..recognition.stills import StillAnalyzers, StillIdentifier, tolerance_to_threshold
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.tolerance is not None and not 0 < args.tolerance < 2:
@@ -135,8 +133,7 @@ def cmd_identify(args: argparse.Namespace, out=None, err=None) -> int:
             snapshot = gallery.snapshot()
         finally:
             gallery.close()
-    small = FaceAnalyzer("hog", upsample=1) if args.detector == "hog" else None
-    ident = StillIdentifier(FaceAnalyzer(args.detector), snapshot, threshold, args.top_k, small_analyzer=small)
+    ident = StillIdentifier(StillAnalyzers(args.detector), snapshot, threshold, args.top_k)
     write = _writer(args.json, out)
     progress = Progress(len(files), args.progress == "always" or (args.progress == "auto" and err.isatty()
                                                                    and len(files) > 20), err)

@@ -12,7 +12,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from facestream.engines.faces.detector_specs import DEFAULT_DETECTOR, DetectorConfig, DetectorSpec, HogSpec
+from facestream.engines.faces.detector_specs import (
+    DEFAULT_DETECTOR,
+    SPEC_BY_TYPE,
+    DetectorConfig,
+    DetectorSpec,
+    HogSpec,
+)
 
 from .sections import Section
 
@@ -38,8 +44,8 @@ def detector_from_legacy(data: dict[str, Any]) -> dict[str, Any]:
             det = det.model_dump()
         if new in det:
             raise ValueError(f"inference.{old} is the old name of inference.detector.{new}; set only the new one")
-        if old == "hog_upsample" and det.get("type") != "hog":
-            continue  # it never applied to other detectors
+        if new not in SPEC_BY_TYPE.get(det.get("type"), DetectorSpec).model_fields:
+            continue  # an old key of a setting this detector does not have (hog_upsample never applied to cnn)
         det[new] = value
     data["detector"] = det
     return data

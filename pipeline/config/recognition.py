@@ -1,6 +1,6 @@
 """The ``recognition`` (per-track recognizer and its embedding scheduler) and ``engines`` (TensorRT) sections.
 
-The recognizer's runtime objects stay the dataclasses of ``pipeline.recognition``
+The recognizer's runtime objects stay the dataclasses of ``facestream.pipeline.recognition``
 (:class:`RecognizerConfig`, :class:`SchedulerConfig`); :meth:`RecognitionConfig.runtime` builds them, the
 only place that does. The defaults here equal the dataclasses' defaults (a test checks it).
 """
@@ -39,7 +39,7 @@ class RecognitionConfig(Section):
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection, title="Embedding scheduler")
 
     def runtime(self, crops_for_unknown: bool = True) -> Any:
-        """The ``pipeline.recognition`` ``RecognizerConfig`` these settings describe."""
+        """The ``facestream.pipeline.recognition`` ``RecognizerConfig`` these settings describe."""
         from ..recognition.scheduler import SchedulerConfig
         from ..recognition.stream_recognizer import RecognizerConfig
 
@@ -56,7 +56,8 @@ class EnginesConfig(Section):
     max_batch: int = Field(default=0, ge=0, le=4096, title="Largest batch per engine call (larger ones are split); 0 = the model's profile limit")
 
     def backend_options(self, requested_backend: str) -> dict[str, Any]:
-        """Keyword options for ``engines.runtime.load_model`` when ``inference.backend`` is ``requested_backend``.
+        """Keyword options for ``facestream.engines.runtime.load_model`` when ``inference.backend`` is
+        ``requested_backend``.
 
         The TensorRT-only options are given only when TensorRT is what ``auto`` (or the request) picks.
         """

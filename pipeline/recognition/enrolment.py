@@ -2,7 +2,7 @@
 
 Every way into the gallery that starts from an image goes through :class:`PhotoEnroller` (``facestream gallery
 add``, the demo's gallery), so the same quality gate applies: one face, large, sharp and frontal enough
-(``engines.faces.quality.is_enrolable``). The embeddings are then stored by ``Gallery.enrol``.
+(``facestream.engines.faces.quality.is_enrolable``). The embeddings are then stored by ``Gallery.enrol``.
 
 Photos are untrusted input: size limits are checked from the file header before decoding, so a small file
 that declares a gigantic image is refused without allocating it.
@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from facestream.engines.faces.detector_specs import DEFAULT_DETECTOR
 from facestream.errors import FacestreamError
 from facestream.image_files import decode_with_pillow
 
 from ..image_header import declared_size
 from .gallery import EnrolItem
+from .stills import StillAnalyzers
 
 MAX_PHOTO_BYTES = 30 * 1024 * 1024
 MAX_PHOTO_PIXELS = 60_000_000
@@ -73,24 +75,9 @@ def decode_still(data: bytes, label: str) -> tuple[np.ndarray, float, str]:
 class PhotoEnroller:
     """Photo -> one enrolable face embedding, or a FacestreamError with the reason."""
 
-    def __init__(self, detector: str = "hog", store: object | None = None):
-        try:
-            from facestream.engines.faces.analyzer import FaceAnalyzer
-        except ImportError as exc:
-            raise FacestreamError(f"face analysis is unavailable ({exc})") from exc
-        self._make = lambda **kw: FaceAnalyzer(detector=detector, store=store, **kw)
-        self._analyzers: dict[int, object] = {}
+    def __init__(self, detector: str = DEFAULT_DETECTOR, store: object | None = None):
+        self.analyzers = StillAnalyzers(detector, store)
         self.detector = detector
-
-    def _analyzer(self, shorter_side: int):
-        # HOG finds faces from ~80 px; small photos are searched at 2x so 40-80 px faces are found (and then
-        # refused as too small with that reason, rather than as "no face").
-        upsample = 1 if self.detector == "hog" and shorter_side < 1000 else 0
-        if upsample not in self._analyzers:
-            self._analyzers[upsample] = (
-                self._make(upsample=upsample) if self.detector == "hog" else self._make()
-            )
-        return self._analyzers[upsample]
 
     def enrol_item(self, path: Path) -> EnrolItem:
         """The embedding of the one face in the photo at ``path``; FacestreamError naming the file if refused."""
@@ -106,7 +93,7 @@ class PhotoEnroller:
         """The embedding of the one face in an RGB uint8 image; FacestreamError ``label: reason`` if refused."""
         from facestream.engines.faces.quality import is_enrolable
 
-        faces = self._analyzer(min(rgb.shape[:2])).analyze(rgb)
+        faces = self.analyzers.for_image(rgb).analyze(rgb)
         if not faces:
             raise FacestreamError(f"{label}: no face found")
         if len(faces) > 1:

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from facestream.engines.faces.boxes import to_source
+from facestream.engines.faces.detector_specs import DEFAULT_DETECTOR, spec_class
+from facestream.errors import FacestreamError
 
 from .gallery import GallerySnapshot
 from .matcher import DEFAULT_THRESHOLD, Matcher, size_aware_threshold
@@ -83,26 +88,44 @@ def decide_faces(matcher: Matcher, embeddings: np.ndarray, sides: Sequence[float
     return out
 
 
+class StillAnalyzers:
+    """Face analyzers of one detector type for still photos: one per set of options a photo's size calls for
+    (the detector spec's ``still_options``, e.g. HOG searches small photos upsampled), built when first needed."""
+
+    def __init__(self, detector: str = DEFAULT_DETECTOR, store: Any = None):
+        try:
+            from facestream.engines.faces.analyzer import FaceAnalyzer
+        except ImportError as exc:
+            raise FacestreamError(f"face analysis is unavailable ({exc})") from exc
+        self.detector = detector
+        self.spec = spec_class(detector)
+        self._make = lambda **kw: FaceAnalyzer(detector=detector, store=store, **kw)
+        self._built: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+    def for_image(self, rgb: np.ndarray) -> Any:
+        """The analyzer for this image (``analyze(rgb) -> faces``)."""
+        options = self.spec.still_options(min(rgb.shape[:2]))
+        key = tuple(sorted(options.items()))
+        if key not in self._built:
+            self._built[key] = self._make(**options)
+        return self._built[key]
+
+
 class StillIdentifier:
     """Faces of one RGB image -> :class:`StillFace` rows, named against one gallery snapshot."""
 
-    def __init__(self, analyzer, snapshot: GallerySnapshot, threshold: float = DEFAULT_THRESHOLD, top_k: int = 3,
-                 small_analyzer=None):
-        self.analyzer = analyzer
-        self.small_analyzer = small_analyzer  # used on small images, where faces are small (upsampled HOG)
+    def __init__(self, analyzers: StillAnalyzers, snapshot: GallerySnapshot, threshold: float = DEFAULT_THRESHOLD,
+                 top_k: int = 3):
+        self.analyzers = analyzers
         self.matcher = Matcher(snapshot, threshold=threshold)
         self.top_k = top_k
 
     def identify(self, rgb: np.ndarray, scale: float = 1.0) -> list[StillFace]:
         """``scale`` maps file pixels to ``rgb`` pixels (boxes are reported in file pixels)."""
-        analyzer = self.analyzer
-        if self.small_analyzer is not None and min(rgb.shape[:2]) < 1000:
-            analyzer = self.small_analyzer
-        faces = analyzer.analyze(rgb)
+        faces = self.analyzers.for_image(rgb).analyze(rgb)
         if not faces:
             return []
-        inv = 1.0 / scale if scale > 0 else 1.0
-        boxes = [tuple(round(float(v) * inv, 1) for v in face.box) for face in faces]
+        boxes = [to_source(face.box, scale) for face in faces]
         decisions = decide_faces(self.matcher, np.stack([f.embedding for f in faces]),
                                  [face_side(f.box) for f in faces], self.top_k)
         return [StillFace(box, d.name, d.similarity, round(float(face.quality.score), 3), d.candidates)

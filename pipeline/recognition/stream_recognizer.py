@@ -15,12 +15,13 @@ embedding go through the embedder in one batch::
 (:func:`~.batch.recognise_frames` does exactly this given an ``embed`` function.) ``complete`` must be called for every
 frame passed to ``update``, with an empty (0, 128) array when nothing was asked; it returns a
 :class:`FrameResult`: one :class:`TrackResult` per face (same order as the faces given to ``update``) and
-the frame's :class:`~pipeline.recognition.events.TrackEvent` list (results in ``results.py``; who a track
-is travels as one :class:`~pipeline.recognition.identity.Identity`). Frames of one stream must be completed in
-order; different streams are independent.
+the frame's :class:`~facestream.pipeline.recognition.events.TrackEvent` list (results in ``results.py``; who
+a track is travels as one :class:`~facestream.pipeline.recognition.identity.Identity`). Frames of one stream
+must be completed in order; different streams are independent.
 
 A face is any object with ``box`` (x1, y1, x2, y2), ``quality`` (a float or an object with ``.score``) and
-optionally ``chip`` (150x150x3 RGB uint8, used for the best-shot crop): ``engines.faces.Face`` fits.
+optionally ``chip`` (150x150x3 RGB uint8, used for the best-shot crop): ``facestream.engines.faces``'s
+``Face`` fits.
 
 Identity of a track: after each new embedding the track's sequence is aggregated (mean / quality / GRU /
 attention) and matched against the gallery. A name is accepted at once; an *unknown* track gets a persistent

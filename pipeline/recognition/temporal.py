@@ -3,7 +3,7 @@
 * ``mean``: mean of the L2-normalised embeddings (the baseline).
 * ``quality``: the same, weighted by face quality.
 * ``gru`` / ``attention``: learned heads trained by ``engines/training/temporal.py`` and run as ONNX through
-  ``engines.runtime.load_model`` (TensorRT on GPU, ONNX Runtime elsewhere). No torch here.
+  ``facestream.engines.runtime.load_model`` (TensorRT on GPU, ONNX Runtime elsewhere). No torch here.
 
 Learned head contract (both models; names in ``engines/temporal_heads.py``): inputs ``embeddings`` (seq, batch, 128), ``quality`` (seq, batch) and
 ``mask`` (seq, batch; 1 = real frame, 0 = padding at the end), all float32, sequence-major; outputs
@@ -107,7 +107,7 @@ def pack_sequences(sequences: list[Sequence], max_len: int) -> dict[str, np.ndar
 
 
 class LearnedHead:
-    """A GRU or attention head from the model store, run through ``engines.runtime``."""
+    """A GRU or attention head from the model store, run through ``facestream.engines.runtime``."""
 
     def __init__(
         self,

@@ -7,9 +7,10 @@ stage ever holds an unbounded backlog: items of live streams beyond ``LIVE_QUEUE
 (``stale``); lossless items stop the receive loop when the queue is full, so ZeroMQ's high-water marks
 push back on the sender.
 
-The outlet can be injected: a stage built with an outlet that does not use ZeroMQ, fed with
+The inlet, the outlet and the books are injected (each defaults to the one built from the config, as a
+deployed stage uses): a stage built with an outlet that does not use ZeroMQ, fed with
 :meth:`Stage.on_parts` (encoded messages, as a socket would deliver them), runs its receive path and
-:meth:`Stage.process` without sockets.
+:meth:`Stage.process` without sockets, and a test that passes its own books or inlet can look into them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Stage:
     batch_size = 1
     batch_timeout_s = 0.0
 
-    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None, *, inlet: Inlet | None = None,
+                 books: DropBooks | None = None):
         self.cfg = cfg
         self.log = logging.getLogger(f"facestream.{self.name}")
         self.rlog = RateLimitedLog(self.log)
@@ -53,8 +55,14 @@ class Stage:
         self.eos_done: dict[str, Item] = {}
         self.last_hb = 0.0
         self.finished_at: float | None = None
-        self.drop_books = DropBooks(self.name)
-        self.inlet = Inlet(self.name, cfg, self.accepts, self.drop_books, self.rlog) if self.name != "capture" else None
+        if books is None:  # an injected inlet brings the books it counts rejected items' drops in
+            books = inlet.books if inlet is not None else DropBooks(self.name)
+        self.drop_books = books
+        if inlet is not None and inlet.books is not books:
+            raise ValueError(f"{self.name}: the injected inlet keeps other drop books than the stage")
+        if inlet is None and self.name != "capture":  # capture reads its sources, not a socket
+            inlet = Inlet(self.name, cfg, self.accepts, books, self.rlog)
+        self.inlet = inlet
         if outlet is None and self.downstream:
             outlet = Outlet(self.name, self.downstream, cfg, self.log)
         self.outlet = outlet

@@ -19,6 +19,8 @@ from ..sources.frame_buffer import FrameBuffer
 from ..sources.uri import mask_uri, redact
 from ..wire import MSG_FRAME, Item
 from .base import Stage
+from .books import DropBooks
+from .inlet import Inlet
 from .outlet import Outlet
 
 _END = object()
@@ -65,8 +67,9 @@ class StreamBuffer:
 class CaptureStage(Stage):
     name = "capture"
 
-    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
-        super().__init__(cfg, outlet)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None, *, inlet: Inlet | None = None,
+                 books: DropBooks | None = None):
+        super().__init__(cfg, outlet, inlet=inlet, books=books)
         self.buffers = {s.id: StreamBuffer(s) for s in cfg.sources}
         self.sources: dict[str, Source] = {}
         self.threads: list[threading.Thread] = []

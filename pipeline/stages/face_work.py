@@ -2,13 +2,13 @@
 detect -> landmarks -> aligned chip + quality -> (track -> embed when scheduled -> recognise).
 
 Input per frame: (stream, seq, capture wall ns, RGB detector-sized frame, scale source->detector).
-Output per frame: (faces as :class:`~pipeline.records.FaceRecord` in source pixels, track events as
-:class:`~pipeline.records.EventRecord`).
+Output per frame: (faces as :class:`~facestream.pipeline.records.FaceRecord` in source pixels, track events
+as :class:`~facestream.pipeline.records.EventRecord`).
 
 Recognition modes (``inference.recognizer``):
-- ``gallery``: per-track open-set recognition (pipeline.recognition): embeddings only when the scheduler asks,
-  batched across every face of every stream in the batch in one engine call; items of a ``stills`` source
-  (an image folder) are photos: every face embedded and named on its own, no tracking (still_work.py);
+- ``gallery``: per-track open-set recognition (pipeline/recognition/): embeddings only when the scheduler
+  asks, batched across every face of every stream in the batch in one engine call; items of a ``stills``
+  source (an image folder) are photos: every face embedded and named on its own, no tracking (still_work.py);
 - ``classifier``: a trained closed-set classifier on the recipe's 128x128 grey crop, per face;
 - ``none``: detection (and landmarks/quality) only.
 """

@@ -17,7 +17,9 @@ from ..config import PipelineConfig
 from ..preview import EVENT_FRAME_KINDS
 from ..wire import MSG_BATCH, MSG_RESULT, Item
 from .base import Stage
+from .books import DropBooks
 from .face_work import FaceWork
+from .inlet import Inlet
 from .outlet import Outlet
 
 
@@ -25,8 +27,9 @@ class InferenceStage(Stage):
     name = "inference"
     accepts = (MSG_BATCH,)
 
-    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
-        super().__init__(cfg, outlet)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None, *, inlet: Inlet | None = None,
+                 books: DropBooks | None = None):
+        super().__init__(cfg, outlet, inlet=inlet, books=books)
         view = cfg.inference_view()
         self.batch_size = max(1, view.batch_size)
         self.forward_frames = view.forward_frames

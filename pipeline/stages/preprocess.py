@@ -15,6 +15,8 @@ import numpy as np
 from ..config import PipelineConfig
 from ..wire import MSG_BATCH, MSG_FRAME, Item
 from .base import Stage
+from .books import DropBooks
+from .inlet import Inlet
 from .outlet import Outlet
 
 
@@ -37,8 +39,9 @@ class PreprocessStage(Stage):
     name = "preprocess"
     accepts = (MSG_FRAME,)
 
-    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
-        super().__init__(cfg, outlet)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None, *, inlet: Inlet | None = None,
+                 books: DropBooks | None = None):
+        super().__init__(cfg, outlet, inlet=inlet, books=books)
         self.batch_size = cfg.preprocess.batch_size
         self.batch_timeout_s = cfg.preprocess.batch_timeout_ms / 1000.0
 

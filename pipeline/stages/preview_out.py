@@ -5,7 +5,7 @@ carries an identification (inference.py). For such a frame the sink draws the fa
 not in the gallery when ``privacy.blur_unknown`` is set, and
 
 - publishes it, resized to ``web.preview_width`` and JPEG-encoded, on the live-view PUB
-  (:mod:`pipeline.preview`), at most ``preview_fps`` times a second per stream. The PUB never waits: a
+  (pipeline/preview.py), at most ``preview_fps`` times a second per stream. The PUB never waits: a
   subscriber that falls behind loses frames at its high-water mark (ZeroMQ drops those without telling the
   sink); a send that fails is counted (``preview_full``);
 - keeps the frame of an identification as ``out_dir/frames/EVENT_ID.jpg``; the events store row names it.

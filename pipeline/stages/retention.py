@@ -3,8 +3,9 @@
 Files under ``out_dir``: best-shot crops (``crops/``), event frames (``frames/``), daily event files
 (``events/YYYY-MM-DD.jsonl``) and annotated videos (``*.mp4``) go when their last change is older than the
 limit; ``results.jsonl`` keeps its name and loses the lines of frames captured before the limit (rewritten in
-place, see :mod:`pipeline.output_files`); the events store (``events.db``) loses the events decided before it. The gallery's sightings and unknown clusters are pruned by the inference
-stage, which holds the gallery (:mod:`pipeline.recognition.gallery_retention`).
+place, see :mod:`facestream.pipeline.output_files`); the events store (``events.db``) loses the events decided
+before it. The gallery's sightings and unknown clusters are pruned by the inference stage, which holds the
+gallery (:mod:`facestream.pipeline.recognition.gallery_retention`).
 """
 
 from __future__ import annotations

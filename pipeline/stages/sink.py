@@ -1,7 +1,7 @@
 """Sink stage: one JSON line per frame result (file, stdout, ZeroMQ PUB), track events, annotated MP4.
 
 Each new track event goes to the daily ``events/DAY.jsonl``, the events store (``events.db``, with the frame
-of an identification: preview_out.py) and the integrations (MQTT, webhooks: pipeline.integrations). The live
+of an identification: preview_out.py) and the integrations (MQTT, webhooks: pipeline/integrations/). The live
 view's frames go out on their own PUB (preview_out.py).
 
 It also does the books: for every stream it counts results, drops (by stage and reason, carried in the
@@ -34,6 +34,8 @@ from ..transport import open_publisher
 from ..wire import MSG_RESULT, Item
 from .annotate import VideoWriters
 from .base import Stage
+from .books import DropBooks
+from .inlet import Inlet
 from .outlet import Outlet
 from .preview_out import Annotated, PreviewOut
 from .progress import ProgressReporter
@@ -122,8 +124,9 @@ class SinkStage(Stage):
     name = "sink"
     accepts = (MSG_RESULT,)
 
-    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None):
-        super().__init__(cfg, outlet)
+    def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None, *, inlet: Inlet | None = None,
+                 books: DropBooks | None = None):
+        super().__init__(cfg, outlet, inlet=inlet, books=books)
         self.batch_size = 16
         sc = cfg.sink
         self.out = Path(sc.out_dir)

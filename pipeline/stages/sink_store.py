@@ -1,4 +1,4 @@
-"""The sink's writer of the events store (:mod:`pipeline.events_store`), which must never stop the sink.
+"""The sink's writer of the events store (pipeline/events_store.py), which must never stop the sink.
 
 The store opens on the first event. A failure (disk full, database locked or corrupt, a newer schema) is
 counted (``facestream_sink_write_errors_total{reason="events_db"}``) and logged once until a write works

@@ -1,13 +1,13 @@
 """The inference stage's path for still images (items marked ``stills`` by capture, e.g. an image folder).
 
-Every face of a still is embedded and decided on its own (:func:`~pipeline.recognition.stills.decide_faces`,
-the same decision as ``facestream identify``), against the running recognizer's gallery and threshold: no
-tracker, no scheduler, nothing carried from one image to the next. A face gets ``identity`` (the name, or
-``unknown``: a still gives no second look, so no anonymous ``unknown#N`` id is handed out) and
-``similarity``; it has no ``track``. Each named face also gets an ``identified`` event (``track_id`` = the
-face's index in the image, a ``track_ref`` of its own) and a gallery sighting, so an operator can reject a
-wrong name as in video. No ``track_started``/``track_ended`` events, no best-shot crop (the result's ``file``
-names the photo).
+Every face of a still is embedded and decided on its own
+(:func:`~facestream.pipeline.recognition.stills.decide_faces`, the same decision as ``facestream identify``),
+against the running recognizer's gallery and threshold: no tracker, no scheduler, nothing carried from one
+image to the next. A face gets ``identity`` (the name, or ``unknown``: a still gives no second look, so no
+anonymous ``unknown#N`` id is handed out) and ``similarity``; it has no ``track``. Each named face also gets
+an ``identified`` event (``track_id`` = the face's index in the image, a ``track_ref`` of its own) and a
+gallery sighting, so an operator can reject a wrong name as in video. No ``track_started``/``track_ended``
+events, no best-shot crop (the result's ``file`` names the photo).
 """
 
 from __future__ import annotations

@@ -96,3 +96,22 @@ def test_keys_gen_writes_where_the_config_expects_the_keys(tmp_path, capsys):
     assert (tmp_path / "keys" / "edge7.public").is_file() and (tmp_path / "keys" / "edge7.secret").is_file()
     assert main(["keys", "gen", "--config", _config(tmp_path)]) == 2
     assert "pass --out DIR" in capsys.readouterr().err
+
+
+def _gallery_add_args(argv: list[str]) -> argparse.Namespace:
+    from facestream.pipeline.cli import build_parser
+    from facestream.pipeline.commands.config_args import apply_config_defaults
+
+    args = build_parser("gallery").parse_args(["gallery", "add", "Someone", "photo.jpg", *argv])
+    apply_config_defaults(args)
+    return args
+
+
+def test_gallery_add_enrols_with_the_configs_detector_unless_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACESTREAM_CONFIG", raising=False)
+    config = _config(tmp_path, inference={"detector": {"type": "cnn", "min_face": 60}})
+    assert _gallery_add_args(["--config", config]).detector == "cnn", "the web library enrols with it too"
+    assert _gallery_add_args(["--config", config, "--detector", "hog"]).detector == "hog"
+    assert _gallery_add_args([]).detector == "hog", "no config: the default detector"
+    monkeypatch.setenv("FACESTREAM_CONFIG", _config(tmp_path, inference={"detector": "mtcnn"}))
+    assert _gallery_add_args([]).detector == "mtcnn"

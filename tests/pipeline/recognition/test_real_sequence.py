@@ -1,4 +1,4 @@
-"""A short real-image sequence identified end to end: engines.faces -> StreamRecognizer -> events.
+"""A short real-image sequence identified end to end: facestream.engines.faces -> StreamRecognizer -> events.
 
 Two LFW people pass in front of a "camera" (their photos pasted on a moving canvas, one at a time per side);
 one is enrolled from a DIFFERENT photo than those in the sequence, the other is not enrolled.

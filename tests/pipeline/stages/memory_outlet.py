@@ -41,10 +41,11 @@ class MemoryOutlet(Outlet):
         return [it for msg in self.sent if mtype is None or msg.type == mtype for it in msg.items]
 
 
-def stage_with_memory_outlet(cls, cfg: PipelineConfig, downstream: str | None):
-    """``cls(cfg)`` with a :class:`MemoryOutlet` (or none, for the sink), opened without sockets."""
+def stage_with_memory_outlet(cls, cfg: PipelineConfig, downstream: str | None, **parts: Any):
+    """``cls(cfg)`` with a :class:`MemoryOutlet` (or none, for the sink), opened without sockets; ``parts``
+    (``inlet=``, ``books=``) are injected as given."""
     outlet = MemoryOutlet(cls.name, downstream, cfg) if downstream else None
-    stage = cls(cfg, outlet=outlet)
+    stage = cls(cfg, outlet=outlet, **parts)
     if outlet is not None:
         outlet.open()
     return stage, outlet

@@ -4,6 +4,7 @@ them over), a :class:`MemoryOutlet` collecting what the stage sends, real models
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import cv2
@@ -12,9 +13,12 @@ import pytest
 
 from facestream.pipeline.records import EventRecord, FaceRecord, ItemMeta
 from facestream.pipeline.sources.base import SourceFrame
+from facestream.pipeline.stages.books import DropBooks
 from facestream.pipeline.stages.capture import CaptureStage
 from facestream.pipeline.stages.inference import InferenceStage
+from facestream.pipeline.stages.inlet import Inlet
 from facestream.pipeline.stages.preprocess import PreprocessStage
+from facestream.pipeline.stages.rate_log import RateLimitedLog
 from facestream.pipeline.stages.sink import SinkStage
 from facestream.pipeline.wire import MSG_BATCH, MSG_EOS, MSG_FRAME, MSG_RESULT, Item
 
@@ -184,3 +188,33 @@ def test_a_batch_that_fails_in_process_is_dropped_and_counted_and_the_stage_goes
         assert sent.drops == [["preprocess", "error", 1]]
     else:  # ... or waits for one
         assert sent.drops == [] and stage.drop_books.pending["cam"] == {("preprocess", "error"): 1}
+
+
+def test_a_stage_counts_its_drops_in_the_books_it_is_given_and_hands_them_on(tmp_path, astronaut_bgr):
+    books = DropBooks("preprocess")
+    stage, out = stage_with_memory_outlet(PreprocessStage, config(tmp_path, preprocess={"batch_size": 1}),
+                                          "inference", books=books)
+    assert stage.drop_books is books and stage.inlet.books is books and out.books is books
+    for seq in range(3):  # live frames beyond the stage's queue: the oldest is dropped as stale
+        stage.on_parts(message(MSG_FRAME, [Item("cam", seq, 1, 1, meta=ItemMeta("latest", 5), data=astronaut_bgr)],
+                               "capture"))
+    assert [it.seq for it in stage.queue] == [1, 2]
+    assert books.pending["cam"] == {("preprocess", "stale"): 1}
+    stage.process_queue()
+    (sent,) = out.items()
+    assert sent.seq == 1 and sent.drops == [["preprocess", "stale", 1]]
+    assert "cam" not in books.pending, "the drop went on with the next item"
+
+
+def test_a_stage_takes_its_input_through_the_inlet_it_is_given(tmp_path, astronaut_bgr):
+    cfg = config(tmp_path)
+    books = DropBooks("preprocess")
+    inlet = Inlet("preprocess", cfg, PreprocessStage.accepts, books, RateLimitedLog(logging.getLogger("t")))
+    inlet.streams = set()  # this inlet knows no stream: everything it is handed is rejected
+    stage, out = stage_with_memory_outlet(PreprocessStage, cfg, "inference", inlet=inlet)
+    assert stage.inlet is inlet and stage.drop_books is books, "the books come with the inlet"
+    stage.on_parts(message(MSG_FRAME, [Item("cam", 0, 1, 1, meta=ItemMeta("lossless", 5), data=astronaut_bgr)],
+                           "capture"))
+    assert not stage.queue and out.sent == []
+    with pytest.raises(ValueError, match="other drop books"):
+        PreprocessStage(cfg, inlet=inlet, books=DropBooks("preprocess"))
