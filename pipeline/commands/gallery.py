@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
     p.add_argument("--detector", choices=DETECTOR_TYPES, default=None,
                    help="face detector (default: inference.detector of --config, else hog)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="model store (default: inference.models_dir of --config, else $FACESTREAM_MODELS)")
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", parents=[common], help="remove a person and their embeddings")
@@ -107,9 +109,11 @@ def _open(args: argparse.Namespace, create: bool = False):
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from facestream.engines.store import ModelStore
     from facestream.pipeline.recognition.enrolment import PhotoEnroller, collect_items, store_items
 
-    items, refused = collect_items(PhotoEnroller(args.detector), list(args.photos))
+    enroller = PhotoEnroller(args.detector or "hog", store=ModelStore(getattr(args, "store", None)))
+    items, refused = collect_items(enroller, list(args.photos))
     for reason in refused:
         print(f"refused: {reason}", file=sys.stderr)
     added, total = store_items(args.gallery, args.name, items, len(refused))

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from facestream.engines.faces.detector_specs import DETECTOR_TYPES
 from facestream.errors import FacestreamError
 
 
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="largest distance between unit embeddings that is a match, as face_recognition's "
                         "tolerance (default 0.40 = cosine 0.92, facestream's calibrated threshold)")
     p.add_argument("--top-k", type=int, default=3, help="candidates listed per face with --json (default 3)")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog", help="face detector (default hog)")
+    p.add_argument("--detector", choices=DETECTOR_TYPES, default=None,
+                   help="face detector (default: inference.detector of --config, else hog)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="model store (default: inference.models_dir of --config, else $FACESTREAM_MODELS)")
     p.add_argument("--json", action="store_true", help="one JSON object per face instead of CSV")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress line on stderr (auto: when stderr is a terminal and there are many files)")
@@ -110,12 +114,16 @@ def _writer(as_json: bool, out):
 
 
 def cmd_identify(args: argparse.Namespace, out=None, err=None) -> int:
+    from facestream.engines.store import ModelStore
+
     from ..recognition.enrolment import PhotoEnroller, load_still
     from ..recognition.gallery import Gallery
     from ..recognition.matcher import DEFAULT_THRESHOLD
     from ..recognition.stills import StillAnalyzers, StillIdentifier, tolerance_to_threshold
 
     out, err = out or sys.stdout, err or sys.stderr
+    store = ModelStore(getattr(args, "store", None))
+    detector = getattr(args, "detector", None) or "hog"
     if args.tolerance is not None and not 0 < args.tolerance < 2:
         raise FacestreamError(f"--tolerance {args.tolerance}: must be between 0 and 2")
     files, missing = expand_inputs(args.inputs)
@@ -127,13 +135,13 @@ def cmd_identify(args: argparse.Namespace, out=None, err=None) -> int:
         gallery = Gallery(gallery_path, create=bool(args.enrol_from))
         try:
             if args.enrol_from:
-                people, refused = enrol_folder(gallery, args.enrol_from, PhotoEnroller(args.detector), err)
+                people, refused = enrol_folder(gallery, args.enrol_from, PhotoEnroller(detector, store), err)
                 print(f"facestream: enrolled {people} people from {args.enrol_from}"
                       + (f" ({refused} photos refused)" if refused else ""), file=err)
             snapshot = gallery.snapshot()
         finally:
             gallery.close()
-    ident = StillIdentifier(StillAnalyzers(args.detector), snapshot, threshold, args.top_k)
+    ident = StillIdentifier(StillAnalyzers(detector, store), snapshot, threshold, args.top_k)
     write = _writer(args.json, out)
     progress = Progress(len(files), args.progress == "always" or (args.progress == "auto" and err.isatty()
                                                                    and len(files) > 20), err)

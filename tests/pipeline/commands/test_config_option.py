@@ -115,3 +115,18 @@ def test_gallery_add_enrols_with_the_configs_detector_unless_told_otherwise(tmp_
     assert _gallery_add_args([]).detector == "hog", "no config: the default detector"
     monkeypatch.setenv("FACESTREAM_CONFIG", _config(tmp_path, inference={"detector": "mtcnn"}))
     assert _gallery_add_args([]).detector == "mtcnn"
+
+
+def test_identify_and_gallery_add_take_detector_and_model_store_from_the_config(tmp_path, monkeypatch):
+    from facestream.pipeline.cli import build_parser
+    from facestream.pipeline.commands.config_args import apply_config_defaults
+
+    monkeypatch.delenv("FACESTREAM_CONFIG", raising=False)
+    config = _config(tmp_path, inference={"detector": "mtcnn", "models_dir": str(tmp_path / "models")})
+    for argv in (["identify", "x.jpg"], ["gallery", "add", "Someone", "x.jpg"]):
+        args = build_parser(argv[0]).parse_args([*argv, "--config", config])
+        apply_config_defaults(args)
+        assert args.detector == "mtcnn" and args.store == tmp_path / "models", argv
+        args = build_parser(argv[0]).parse_args([*argv, "--config", config, "--detector", "cnn", "--store", "/m"])
+        apply_config_defaults(args)
+        assert args.detector == "cnn" and str(args.store) == "/m", argv
