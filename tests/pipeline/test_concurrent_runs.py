@@ -76,12 +76,22 @@ def test_a_second_run_on_a_held_run_dir_is_refused_in_one_line(tmp_path):
         lock.release()
 
 
-def test_a_run_dir_owned_by_someone_else_or_a_symlink_is_refused(tmp_path):
+def test_a_run_dir_owned_by_someone_else_or_a_symlink_is_refused(tmp_path, monkeypatch):
     target = tmp_path / "elsewhere"
     target.mkdir()
     (tmp_path / "link").symlink_to(target)
     with pytest.raises(FacestreamError, match="not a plain directory"):
         secure_dir(tmp_path / "link")
+    theirs = tmp_path / "theirs"  # e.g. /tmp/facestream-<uid> made first by another user on a shared /tmp
+    theirs.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(theirs, 65534, 65534)
+    else:  # not root: the directory is ours, so this process pretends to be someone else
+        other = os.getuid() + 1
+        monkeypatch.setattr(os, "getuid", lambda: other)
+    with pytest.raises(FacestreamError, match=r"transport.run_dir .*theirs belongs to uid \d+, not to this user"):
+        secure_dir(theirs)
+    monkeypatch.undo()
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o777)
     os.chmod(loose, 0o777)
