@@ -122,6 +122,13 @@ def _command_name(argv: list[str]) -> str | None:
     return None
 
 
+def _shown(exc: FacestreamError) -> str:
+    """The error's one line with camera credentials masked (it may quote a config value or a source)."""
+    from .sources.uri import mask_secrets
+
+    return mask_secrets(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     name = _command_name(argv)
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser(name if name in {c.name for c in COMMANDS} else None)
     except FacestreamError as exc:
-        print(f"facestream: error: {exc}", file=sys.stderr)
+        print(f"facestream: error: {_shown(exc)}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_config_defaults(args)
         return int(args.func(args) or 0)
     except FacestreamError as exc:
-        print(f"facestream: error: {exc}", file=sys.stderr)
+        print(f"facestream: error: {_shown(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -102,7 +102,7 @@ DROP_REASONS: dict[str, tuple[str, ...]] = {
 REJECT_REASONS = (
     "bad_dtype", "bad_encoding", "bad_event", "bad_face", "bad_field", "bad_header", "bad_jpeg", "bad_meta",
     "bad_shape", "bad_shm", "bad_size", "bad_stream_id", "bad_type", "bad_version", "internal", "missing_field",
-    "no_parts", "oversized", "part_count", "shm_over_tcp", "too_many_parts", "truncated", "unknown_stream",
+    "no_parts", "other_run", "oversized", "part_count", "shm_over_tcp", "too_many_parts", "truncated", "unknown_stream",
 )
 SINK_WRITE_ERROR_REASONS = (
     "disk_full", "permission", "read_only", "io_error", "stdout", "pub_full", "summary", "video", "events_db",

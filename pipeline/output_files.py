@@ -1,7 +1,8 @@
 """Rewriting the sink's JSON-lines outputs in place: retention drops old lines, ``gallery forget`` redacts a name.
 
-The files are ``out_dir/results.jsonl`` (one line per frame) and ``out_dir/events/YYYY-MM-DD.jsonl`` (one line
-per track event). A rewrite goes to a temporary file that replaces the original in one rename, so a reader
+The files are ``out_dir/results.jsonl`` (one line per frame), ``out_dir/events/YYYY-MM-DD.jsonl`` (one line
+per track event) and the integrations' ``out_dir/dead_letter/*.jsonl`` (one line per event an integration gave up
+on, the event under ``"event"``). A rewrite goes to a temporary file that replaces the original in one rename, so a reader
 never sees half a file; the sink notices the new file (its writer compares inodes) and appends to it.
 """
 
@@ -17,17 +18,18 @@ from facestream.errors import FacestreamError
 from facestream.fsutil import atomic_open
 
 RESULTS = "results.jsonl"
+DEAD_LETTER = "dead_letter"  # pipeline/integrations/dead_letter.py
 NAME_FIELDS = ("identity", "name", "previous_identity")  # where faces and events carry a person's name
 
 
 def output_files(out_dir: Path) -> Iterator[Path]:
-    """The results file and the daily event files under ``out_dir`` that exist."""
+    """The results file, the daily event files and the dead-letter files under ``out_dir`` that exist."""
     results = out_dir / RESULTS
     if results.is_file():
         yield results
-    events = out_dir / "events"
-    if events.is_dir():
-        yield from sorted(events.glob("*.jsonl"))
+    for sub in ("events", DEAD_LETTER):
+        if (out_dir / sub).is_dir():
+            yield from sorted((out_dir / sub).glob("*.jsonl"))
 
 
 def _changed_lines(text: str, change: Callable[[dict[str, Any]], dict[str, Any] | None | bool]) -> tuple[list[str], int]:
@@ -90,6 +92,7 @@ def redact_name(record: dict[str, Any], name: str) -> dict[str, Any] | bool:
                 d.pop(key, None)
 
     scrub(record)
+    scrub(record.get("event"))  # a dead-letter line
     for key in ("faces", "events"):
         entries = record.get(key)
         for entry in entries if isinstance(entries, list) else []:
@@ -145,6 +148,18 @@ def drop_results_before(path: Path, cutoff_ns: int) -> int:
 
     def keep(record: dict[str, Any]) -> None | bool:
         ts = record.get("capture_wall_ns")
+        return None if isinstance(ts, int) and ts < cutoff_ns else False
+
+    return rewrite_lines(path, keep)
+
+
+def drop_dead_letters_before(path: Path, cutoff_ns: int) -> int:
+    """Drop the lines of a dead-letter file whose event was decided before ``cutoff_ns``; returns how many
+    went (the file is in the order events were given up on, not their time: every line is read)."""
+
+    def keep(record: dict[str, Any]) -> None | bool:
+        event = record.get("event")
+        ts = event.get("ts_ns") if isinstance(event, dict) else None
         return None if isinstance(ts, int) and ts < cutoff_ns else False
 
     return rewrite_lines(path, keep)

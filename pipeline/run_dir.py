@@ -8,6 +8,8 @@
   (``facestream stage``) share the base, as they must to find each other.
 - Each stage holds a lock on ``<stage>.lock`` while it runs; a second process of the same stage on the same
   run directory is refused in one line instead of stealing the other's frames.
+- The supervisor writes the run's ``transport.run_id`` to ``run.id`` (0600); every message carries it and a
+  stage rejects messages of another run (pipeline/stages/inlet.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 - A stage that exits 0 has finished (its streams ended) and is not restarted; the run is complete when
   the sink exits 0. Any other exit (crash, SIGKILL) is restarted after a delay that doubles up to
   ``restart_backoff_max_s`` and resets once the stage has been up for ``stable_after_s``.
+- Each run gets a fresh ``transport.run_id`` (unless configured), in every message header and in
+  ``RUN_DIR/run.id``; a stage rejects messages of another run (``other_run``).
 - With ``web.enabled`` the web app is one more child, restarted like a stage and stopped when the run stops.
 - SIGINT/SIGTERM: every stage gets SIGTERM, has ``stop_timeout_s`` to drain, then SIGKILL. Each child also
   asks the kernel for SIGTERM if the supervisor dies, so no stage outlives it.
@@ -14,10 +16,13 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import secrets
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from facestream.fsutil import atomic_write
 
 from .config import STAGES, PipelineConfig
 from .run_dir import StageLock, private_run_dir, remove_run_dir, secure_dir
@@ -66,6 +71,13 @@ class Supervisor:
             cfg = cfg.model_copy(deep=True)
             cfg.transport.run_dir = str(self.own_run_dir)
         self.run_lock = StageLock(secure_dir(cfg.run_dir()), "run")  # one supervisor per run directory
+        if not cfg.transport.run_id and set(stages) == set(STAGES):
+            # Every message of this run carries this id and every stage takes only its own: nothing another run
+            # (or a stale stage of an earlier one on this run_dir) sends is taken for ours.
+            cfg = cfg.model_copy(deep=True)
+            cfg.transport.run_id = secrets.token_hex(8)
+        if cfg.transport.run_id:
+            atomic_write(cfg.run_dir() / "run.id", cfg.transport.run_id + "\n", private=True)
         self.cfg = cfg
         self.cfg_json = cfg.model_dump_json()
         self.children = {name: Child(name) for name in stages}

@@ -99,6 +99,7 @@ class Message:
     sender: str = ""
     sent_wall_ns: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    run: str = ""  # the sending run's transport.run_id ("" = none): a receiver with one takes only its own
 
 
 def encode(msg: Message) -> list[Any]:
@@ -120,6 +121,8 @@ def encode(msg: Message) -> list[Any]:
     header = {"v": VERSION, "t": msg.type, "from": msg.sender, "sent": msg.sent_wall_ns, "items": items}
     if msg.extra:
         header["x"] = msg.extra
+    if msg.run:
+        header["run"] = msg.run
     return [msgpack.packb(header, use_bin_type=True), *parts]
 
 
@@ -259,6 +262,9 @@ def decode(parts: list[Any], max_payload: int = MAX_PAYLOAD_BYTES) -> Message:
         raise WireError("bad_field", "header.from/sent/x")
     if sender:  # the peer's name labels liveness metrics: bounded, no junk
         check_text(sender, "header.from", "bad_field", 32, NAME_RE)
+    run = h.get("run", "")
+    if run != "":
+        check_text(run, "header.run", "bad_field", 32, NAME_RE)
     need = sum(1 for it in items if it.payload.encoding in (ENC_RAW, ENC_JPEG))
     if len(parts) - 1 != need:
         raise WireError("part_count", f"{len(parts) - 1} payload parts for {need} payloads")
@@ -277,4 +283,4 @@ def decode(parts: list[Any], max_payload: int = MAX_PAYLOAD_BYTES) -> Message:
             if buf.nbytes != it.payload.nbytes or buf.nbytes == 0:
                 raise WireError("truncated", f"jpeg payload has {buf.nbytes} bytes, header says {it.payload.nbytes}")
             it.data = buf
-    return Message(mtype, items, sender, sent, extra)
+    return Message(mtype, items, sender, sent, extra, run)

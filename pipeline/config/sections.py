@@ -52,6 +52,11 @@ class TransportConfig(Section):
         default=False, title="Allow unencrypted tcp:// to a non-loopback host (otherwise CURVE is required)"
     )
     curve: CurveConfig = Field(default_factory=CurveConfig, title="CURVE security")
+    run_id: str = Field(
+        default="", max_length=32, pattern=r"^[A-Za-z0-9_.-]*$",
+        title="Id every message of this run carries; a stage takes only messages with its own. `facestream run` "
+        "sets a fresh one when empty; stages started one by one check it only when it is set (the same on every host)",
+    )
 
 
 class PreprocessConfig(Section):

@@ -15,8 +15,10 @@ import numpy as np
 
 
 def safe_folder_name(name: str) -> str:
-    """A stream id as a folder name (no path separators or odd characters)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "stream"
+    """A stream id as a folder name (no path separators or odd characters, and never ``.`` or ``..``: a
+    stream id from the wire may be all dots)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "stream"
+    return safe.replace(".", "_") if not safe.strip(".") else safe
 
 
 def best_shot_file(crop_dir: Path, stream_id: str, track_ref: str) -> Path:

@@ -48,3 +48,14 @@ def redact(text: str, uri: str) -> str:
         if _SECRET_PARAMS.match(k) and len(v) >= 3:
             text = text.replace(v, MASK)
     return text
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_USERINFO_IN_TEXT = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*:/+)[^\s/@'\"]+@")  # also rtsp:/user:pw@ (a typo)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` (an error line about anything: a config value, a source argument) with every URL in it masked
+    as :func:`mask_uri` does, and user info masked even in a URL with a typo in its ``//``."""
+    text = _URL_IN_TEXT.sub(lambda m: mask_uri(m.group(0)), text)
+    return _USERINFO_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)

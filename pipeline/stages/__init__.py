@@ -70,7 +70,9 @@ def stage_process_main(name: str, cfg_json: str) -> None:
     try:
         code = run_stage(name, cfg)
     except FacestreamError as exc:  # a setup the stage cannot run with: restarting would only repeat it
-        print(f"facestream: error: {name}: {exc}", file=sys.stderr, flush=True)
+        from ..sources.uri import mask_secrets
+
+        print(f"facestream: error: {name}: {mask_secrets(str(exc))}", file=sys.stderr, flush=True)
         code = EXIT_UNRECOVERABLE
     sys.exit(code)
 

@@ -33,7 +33,8 @@ class HeartbeatSender(threading.Thread):
             while not self.stop_event.wait(self.cfg.transport.heartbeat_s):
                 if time.monotonic() - self.progress_at > self.stall_s:
                     continue
-                hb = Message(MSG_HEARTBEAT, [Item(stream=self.stage, seq=0)], self.stage, time.time_ns())
+                hb = Message(MSG_HEARTBEAT, [Item(stream=self.stage, seq=0)], self.stage, time.time_ns(),
+                             run=self.cfg.transport.run_id)
                 try:
                     sock.send_multipart(encode(hb), zmq.NOBLOCK)
                     self.sent += 1

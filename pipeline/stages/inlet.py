@@ -3,8 +3,8 @@
 Everything a peer sends is untrusted: :meth:`Inlet.receive` decodes and validates a message (header, items,
 meta records, payloads); anything that breaks the protocol is counted in
 ``facestream_messages_rejected_total{stage, reason}``, logged (rate-limited) and dropped, and the stage
-carries on. Messages of a type this stage does not take, and items of streams it does not know, are
-rejected the same way.
+carries on. Messages of a type this stage does not take, items of streams it does not know, and (when
+``transport.run_id`` is set, as ``facestream run`` does) messages of another run are rejected the same way.
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ class Inlet:
             return None
         except Exception as exc:  # noqa: BLE001 - a hostile message must never stop the stage
             self.reject("internal", "a message", f"{type(exc).__name__}: {exc}")
+            return None
+        run = self.cfg.transport.run_id
+        if run and msg.run != run:
+            # Another run's stage (a second run on this host, a stale process on a reused run_dir): never its
+            # frames, nor its heartbeats as this run's peer.
+            self.reject("other_run", "a message", f"of run {msg.run or '(none)'!r}; this is run {run!r}")
+            self.release(msg.items)
             return None
         self.heard(msg.sender or "upstream")
         if msg.type not in self.accepts:

@@ -119,6 +119,7 @@ class Outlet:
                     self.poll_monitor()
 
     def send(self, msg: Message, lossless: bool) -> bool:
+        msg.run = self.cfg.transport.run_id  # the receiver takes only messages of its own run
         return self.deliver(encode(msg), lossless)
 
     def send_items(self, mtype: str, items: Iterable[Item]) -> None:

@@ -3,9 +3,10 @@
 Files under ``out_dir``: best-shot crops (``crops/``), event frames (``frames/``), daily event files
 (``events/YYYY-MM-DD.jsonl``) and annotated videos (``*.mp4``) go when their last change is older than the
 limit; ``results.jsonl`` keeps its name and loses the lines of frames captured before the limit (rewritten in
-place, see :mod:`facestream.pipeline.output_files`); the events store (``events.db``) loses the events decided
-before it. The gallery's sightings and unknown clusters are pruned by the inference stage, which holds the
-gallery (:mod:`facestream.pipeline.recognition.gallery_retention`).
+place, see :mod:`facestream.pipeline.output_files`), and so do the integrations' dead-letter files
+(``dead_letter/*.jsonl``, by the time of each line's event); the events store (``events.db``) loses the events
+decided before it. The gallery's sightings and unknown clusters are pruned by the inference stage, which holds
+the gallery (:mod:`facestream.pipeline.recognition.gallery_retention`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from facestream.errors import FacestreamError
 
 from ..events_store import EventsStore
-from ..output_files import RESULTS, drop_results_before
+from ..output_files import DEAD_LETTER, RESULTS, drop_dead_letters_before, drop_results_before
 
 
 class RetentionSweeper:
@@ -56,6 +57,11 @@ class RetentionSweeper:
                 lines = drop_results_before(self.out_dir / RESULTS, int(cutoff * 1e9))
             except OSError as exc:
                 self.log.warning("retention: cannot rewrite %s: %s", self.out_dir / RESULTS, exc)
+        for path in sorted((self.out_dir / DEAD_LETTER).glob("*.jsonl")):  # events the integrations gave up on
+            try:
+                lines += drop_dead_letters_before(path, int(cutoff * 1e9))
+            except OSError as exc:
+                self.log.warning("retention: cannot rewrite %s: %s", path, exc)
         events = self.sweep_store(int(cutoff * 1e9))
         if removed or lines or events:
             self.log.info("retention: removed %d files, %d result lines and %d stored events older than %g days",

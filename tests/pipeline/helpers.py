@@ -172,8 +172,14 @@ def tcp_hops() -> dict[str, dict[str, str]]:
 UPSTREAM = {"preprocess": ("capture", "frame"), "inference": ("preprocess", "batch"), "sink": ("inference", "result")}
 
 
-def good_message(stage: str, seq: int) -> list:
-    """A good message for ``stage``: a frame for preprocess, a scaled batch for inference, a result for the sink."""
+def run_id(run_dir: Path) -> str:
+    """The transport.run_id of the `facestream run` on ``run_dir`` (its supervisor writes RUN_DIR/run.id)."""
+    return (run_dir / "run.id").read_text().strip()
+
+
+def good_message(stage: str, seq: int, run: str = "") -> list:
+    """A good message for ``stage``: a frame for preprocess, a scaled batch for inference, a result for the sink;
+    ``run`` is the run id it carries (a stage of a `facestream run` takes only its own run's messages)."""
     from facestream.pipeline.records import ItemMeta
     from facestream.pipeline.wire import Item, Message, encode, raw_payload
 
@@ -189,7 +195,7 @@ def good_message(stage: str, seq: int) -> list:
         it = Item("cam", seq, now, time.monotonic_ns(), meta=ItemMeta("lossless", None, 1.0, faces=[]))
     if it.data is not None:
         it.payload = raw_payload(it.data)
-    return encode(Message(mtype, [it], sender, now))
+    return encode(Message(mtype, [it], sender, now, run=run))
 
 
 def lfw_split(lfw: Path) -> list[tuple[str, Path, list[Path]]]:

@@ -19,6 +19,7 @@ from .helpers import (
     metric_sum,
     metrics_url,
     read_results,
+    run_id,
     scrape,
     start,
     stop,
@@ -71,7 +72,9 @@ def test_curve_pipeline_runs_and_refuses_unknown_keys_on_every_hop(tmp_path):
         for n, stage in enumerate(UPSTREAM):
             for k, key in enumerate((server_key, None)):  # an unknown CURVE key; plain text
                 seq = 2_000_000 + 10 * n + k
-                parts = good_message(stage, seq)  # ready before connecting: queued before any handshake
+                # This run's id: a frame the stage would take, were it let through. Built before connecting, so
+                # it is queued before any handshake.
+                parts = good_message(stage, seq, run_id(tmp_path / "run"))
                 sock = _intruder(ctx, hops[stage]["bind"], key)
                 assert _queue(sock, parts), f"the intruder on {stage} could not queue its frame"
                 intruder_seqs[seq] = stage

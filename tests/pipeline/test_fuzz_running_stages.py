@@ -30,6 +30,7 @@ from .helpers import (
     metrics_url,
     pid_alive,
     read_results,
+    run_id,
     scrape,
     stage_pid,
     start,
@@ -73,9 +74,11 @@ meta = st.one_of(
 item_fields = st.fixed_dictionaries({"meta": meta}, optional={"stages": junk, "drops": junk, "seq": junk})
 
 
-def _header(mtype: str, sender: str, fields: dict) -> bytes:
+def _header(mtype: str, sender: str, fields: dict, run: str) -> bytes:
+    """Carrying the run's id: what the protocol lets through must reach the stage's own handling of it."""
     item = {"stream": "cam", "seq": 7, "ts": [1, 1], "payload": {"enc": "none"}, **fields}
-    return msgpack.packb({"v": 1, "t": mtype, "from": sender, "sent": 1, "items": [item]}, use_bin_type=True)
+    return msgpack.packb({"v": 1, "t": mtype, "from": sender, "sent": 1, "run": run, "items": [item]},
+                         use_bin_type=True)
 
 
 def _rejected(url: str) -> float:
@@ -90,7 +93,7 @@ def _alive(run_dir, pids: dict[str, int]) -> None:
         assert stage_pid(run_dir, s) == pid and pid_alive(pid), f"stage {s} died (pid {pid} gone)"
 
 
-def _send_junk(sock: zmq.Socket, sender: str, mtype: str) -> int:
+def _send_junk(sock: zmq.Socket, sender: str, mtype: str, run: str) -> int:
     """Send EXAMPLES junk messages (the same ones on every run); returns how many the protocol rejects."""
     rejected = []
 
@@ -98,7 +101,7 @@ def _send_junk(sock: zmq.Socket, sender: str, mtype: str) -> int:
               suppress_health_check=list(HealthCheck))
     @given(fields=item_fields)
     def send(fields):
-        head = _header(mtype, sender, fields)
+        head = _header(mtype, sender, fields, run)
         try:
             decode([head])
         except WireError:
@@ -127,12 +130,12 @@ def test_junk_meta_into_every_running_stage_is_counted_and_the_stage_lives_on(tm
             sock.connect(hops[stage]["bind"])
             assert sock.poll(10_000, zmq.POLLOUT), f"could not connect to {stage}'s socket"
             before = _rejected(urls[stage])
-            expected = _send_junk(sock, sender, mtype)
+            expected = _send_junk(sock, sender, mtype, run_id(run_dir))
             assert expected >= EXAMPLES // 2, "the generator must mostly produce junk"
             wait_for(lambda stage=stage, b=before, e=expected: _alive(run_dir, pids) or _rejected(urls[stage]) - b >= e, 20,
                      f"{stage} to count {expected} rejections")
             seq = 1_000_000 + n
-            sock.send_multipart(good_message(stage, seq))
+            sock.send_multipart(good_message(stage, seq, run_id(run_dir)))
             wait_for(lambda seq=seq: any(r["seq"] == seq for r in read_results(out)), 30,
                      f"a good message sent to {stage} after the junk to come out of the sink")
             sock.close()

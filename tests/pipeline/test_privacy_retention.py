@@ -94,3 +94,34 @@ def test_forget_redacts_the_name_from_results_and_events(tmp_path, capsys):
         assert "Ada Lovelace" not in text and "Alan Turing" in text, path
     redacted = json.loads((out / "events" / "2026-01-01.jsonl").read_text().splitlines()[0])
     assert redacted["identity"] is None and redacted["name"] is None and "best_shot_path" not in redacted
+
+
+def _dead_letter(ts_ns: int, identity: str | None) -> str:
+    """A line as pipeline/integrations/dead_letter.py writes it: the event an integration gave up on."""
+    event = {"event_id": f"e-{ts_ns}", "kind": "identified", "stream_id": "cam", "ts_ns": ts_ns,
+             "identity": identity, "name": identity, "score": 0.8, "best_shot_path": "crops/cam/t-1.jpg"}
+    return json.dumps({"time": "2026-01-01T00:00:00Z", "integration": "webhook-0", "url": "http://hook",
+                       "reason": "retries_exhausted", "attempts": 5, "error": "HTTP 500", "event": event})
+
+
+def test_retention_and_forget_cover_the_integrations_dead_letter_files(tmp_path, capsys):
+    now = time.time_ns()
+    dead = tmp_path / "out" / "dead_letter"
+    dead.mkdir(parents=True)
+    path = dead / "webhook-0.jsonl"
+    path.write_text("\n".join([_dead_letter(now - 9 * DAY_NS, "Alan Turing"), _dead_letter(now, "Ada Lovelace"),
+                               _dead_letter(now + 1, "Alan Turing")]) + "\n")
+    assert RetentionSweeper(tmp_path / "out", 7, LOG).sweep() == 1
+    assert [json.loads(x)["event"]["ts_ns"] for x in path.read_text().splitlines()] == [now, now + 1]
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"inference": {"gallery": str(tmp_path / "g.db")},
+                                      "sink": {"out_dir": str(tmp_path / "out")}}))
+    with Gallery(tmp_path / "g.db") as g:
+        g.enrol("Ada Lovelace", [EnrolItem(_vec(4), 0.9, source="photo")])
+    assert main(["gallery", "forget", "Ada Lovelace", "--config", str(config)]) == 0
+    assert "redacted Ada Lovelace from 1 line(s) in 1 file(s)" in capsys.readouterr().out
+    text = path.read_text()
+    assert "Ada Lovelace" not in text and "Alan Turing" in text
+    event = json.loads(text.splitlines()[0])["event"]
+    assert event["identity"] is None and "best_shot_path" not in event and "score" not in event

@@ -11,7 +11,7 @@ import pytest
 from helpers import unique_id
 
 from facestream.pipeline.sources import SourceConfig, open_source
-from facestream.pipeline.sources.uri import mask_uri, redact
+from facestream.pipeline.sources.uri import mask_secrets, mask_uri, redact
 
 
 @pytest.mark.parametrize(("uri", "masked"), [
@@ -25,6 +25,16 @@ from facestream.pipeline.sources.uri import mask_uri, redact
 ])
 def test_mask_uri(uri, masked):
     assert mask_uri(uri) == masked
+
+
+def test_mask_secrets_masks_every_url_in_a_line_of_text():
+    line = ("sources[0]: Input should be a map (got 'rtsp://admin:hunter22@cam:554/x'); also "
+            "http://cam/v?token=abcdef and rtsp:/root:toor99@cam2/y, not /data/a:b@c.mp4")
+    out = mask_secrets(line)
+    assert "hunter22" not in out and "abcdef" not in out and "toor99" not in out
+    assert "'rtsp://***@cam:554/x'" in out and "http://cam/v?token=***" in out and "rtsp:/***@cam2/y" in out
+    assert out.endswith("not /data/a:b@c.mp4"), "no scheme: a file name is left alone"
+    assert mask_secrets("rtsp://cam/x is down") == "rtsp://cam/x is down"
 
 
 def test_redact_removes_the_secret_from_a_library_message():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import cv2
 import msgpack
@@ -82,3 +83,16 @@ def test_shipped_best_shot_is_not_written_by_inference(tmp_path):
     assert jpeg is not None and jpeg.startswith(b"\xff\xd8")
     path, jpeg = best_shot(tmp_path / "crops", False, "cam", "t-00bb", chip)
     assert jpeg is None and (tmp_path / "crops" / "cam" / "t-00bb.jpg").is_file()
+
+
+@pytest.mark.parametrize("stream", ["..", "."])
+def test_a_stream_id_of_dots_from_the_wire_keeps_the_crop_inside_crops(tmp_path, stream):
+    received = EventRecord.from_meta(_event(_jpeg(), stream=stream).to_meta())  # valid on the wire
+    sink = _sink(tmp_path)
+    try:
+        stored = sink.store_event(received)
+    finally:
+        sink.teardown()
+    crops = (tmp_path / "out" / "crops").resolve()
+    path = Path(stored["best_shot_path"]).resolve()
+    assert path.is_file() and path.parent.parent == crops, f"{path} is not in a folder of {crops}"
