@@ -50,8 +50,10 @@ def enhance_dark(rgb: np.ndarray) -> np.ndarray:
 def enhance_chip(chip: np.ndarray) -> np.ndarray:
     """A dark frame's face chip for the embedder: luma denoised as for the detector and gamma-lifted to
     ``TARGET_MEAN``, without CLAHE (which changes a face's look). Chosen on darkened LFW (never the street clip):
-    of the detector's enhancement, a plain gamma lift, non-local means and a Gaussian blur, this raised the
-    genuine-minus-best-impostor margin most, by ~0.004 cosine at full and half size on two noise draws."""
+    of nine treatments (the detector's enhancement, plain gamma lifts, non-local means, a Gaussian blur, ...) it
+    raised the genuine-minus-best-impostor margin most, by ~0.003 cosine at full and half size on two noise
+    draws; one draw named at 0.92 is mixed (bench/results/low_light.md: 0.889 -> 0.900 full, 0.862 -> 0.839 half),
+    the gain shows with the track's aggregate of several draws (``scheduler``'s uncertain re-check)."""
     ycc = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)
     y = cv2.bilateralFilter(np.ascontiguousarray(ycc[..., 0]), 5, 20, 3)
     ycc[..., 0] = _gamma_lut(float(y.mean()) / 255.0)[y]

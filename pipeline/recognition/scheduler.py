@@ -15,11 +15,11 @@ with per-frame recognition (``facestream_embeddings_saved_total``); embedded one
 
 Why the uncertain re-check: sensor noise (a dark frame) changes from frame to frame, so one embedding's score
 is noisy and biased low, and the track's aggregate of several is not. The two defaults were chosen on darkened
-LFW (bench/bench_low_light.py, faces at half size, never on the street clip it reports): one frame's genuine
-score has a standard deviation of ~0.008 across noise draws and is ~0.009 lower than the mean of 6 draws, so a
+LFW (bench/bench_low_light.py's "LFW noise" table, faces at half size; never on the street clip it reports): one
+draw's genuine score has a standard deviation of ~0.007 and is ~0.009 below the score of the mean of 6 draws, so a
 score within 0.02 (bias + 1.5 sd) of the threshold can be on the wrong side of it; the band is symmetric (a name
-that close above is checked too). 5 more embeddings (6 in all) take most of the gain (identified at 0.92:
-0.86 with 1 draw, 0.92 with 3, 0.94 with 6; bench/results/low_light.md).
+that close above is checked too). 5 more embeddings (6 in all) take most of the gain: identified at 0.92 from
+the mean of 1, 3 and 6 draws 0.84, 0.93 and 0.95.
 """
 
 from __future__ import annotations
