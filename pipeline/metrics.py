@@ -173,7 +173,7 @@ def _init_recognition(streams: Sequence[str]) -> None:
     for kind in EventKind:
         rm.TRACK_EVENTS.labels(kind=kind.value)
     for reason in (scheduler.REASON_CONFIRMED, scheduler.REASON_BETTER_SHOT, scheduler.REASON_DRIFT,
-                   scheduler.REASON_INTERVAL):
+                   scheduler.REASON_UNCERTAIN, scheduler.REASON_INTERVAL):
         scheduler.EMBEDDINGS_COMPUTED.labels(reason=reason)
 
 

@@ -13,7 +13,7 @@ from .align import face_chip
 from .detector_specs import DetectorSpec, spec_class
 from .embedder import FaceEmbedder
 from .landmarks import LandmarkPredictor
-from .low_light import LowLightDetector
+from .low_light import LowLightDetector, enhance_chip, is_dark
 from .models import ensure_dlib_models
 from .quality import FaceQuality, face_quality
 
@@ -34,9 +34,11 @@ class FaceAnalyzer:
     """detector: a :class:`~.detector_specs.DetectorSpec` (the pipeline config's ``inference.detector``), or a
     type name (``hog``: dlib HOG, CPU; ``cnn``: dlib MMOD as ONNX) whose ``detector_opts`` go to the detector
     class as they are (its own defaults for the rest). Unless ``low_light`` is false, the detector is wrapped in
-    :class:`~.low_light.LowLightDetector` (dark frames enhanced for the detector; landmarks and chips still
-    come from the frame itself: on darkened LFW the enhanced chip named no more faces). ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to
-    every ONNX model loaded here: the CNN detector and the embedder.
+    :class:`~.low_light.LowLightDetector` (dark frames enhanced for the detector); landmarks and quality still
+    come from the frame itself, and a dark frame's chip is denoised and brightened for the embedder
+    (``low_light.enhance_chip``; the detector's CLAHE-enhanced chip named no more darkened LFW faces).
+    ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to every ONNX model loaded here: the CNN detector and
+    the embedder.
     """
 
     def __init__(
@@ -77,10 +79,13 @@ class FaceAnalyzer:
     def describe(self, rgb: np.ndarray, detections: list) -> list[Face]:
         """Landmarks, aligned chip and quality for detections made elsewhere (no embedding)."""
         faces = []
+        ll = self.detector if isinstance(self.detector, LowLightDetector) else None
+        dark = bool(detections) and ll is not None and is_dark(rgb, ll.dark_luma)
         for det in detections:
             lm = self.landmarks.predict(rgb, det.box)
             chip = face_chip(rgb, lm)
-            faces.append(Face(det.box, det.score, lm, face_quality(rgb, det.box, lm, chip=chip), chip, None))
+            quality = face_quality(rgb, det.box, lm, chip=chip)
+            faces.append(Face(det.box, det.score, lm, quality, enhance_chip(chip) if dark else chip, None))
         return faces
 
     def analyze(self, rgb: np.ndarray, embed: bool = True) -> list[Face]:

@@ -21,6 +21,8 @@ class SchedulerSection(Section):
     drift_threshold: float = Field(default=0.25, ge=0, le=2, title="Cosine distance between a track's last two embeddings that triggers re-checks")
     drift_recheck_frames: int = Field(default=2, ge=0, le=1000, title="Faces embedded after a drift")
     max_interval_s: float = Field(default=2.0, gt=0, le=3600, title="Re-embed a track at least this often")
+    uncertain_margin: float = Field(default=0.02, ge=0, le=2, title="Re-embed the next face when a track's match score is within this of the threshold (noisy, e.g. dark, frames)")
+    uncertain_frames: int = Field(default=5, ge=0, le=1000, title="Most faces per track embedded for an uncertain score")
 
 
 class RecognitionConfig(Section):

@@ -302,6 +302,7 @@ class StreamRecognizer:
         for (stream_id, seq, tid, p), mem, agg, match in zip(updated, mems, aggregates, matches, strict=True):
             if np.isfinite(match.score):
                 MATCH_SCORE.observe(max(match.score, 0.0))
+            self.scheduler.note_score((stream_id, tid), float(match.score), self.matcher.threshold)
             self._apply(stream_id, seq, tid, p, mem, agg.embedding, agg.confidence, match)
 
     def _apply(

@@ -11,6 +11,7 @@ from facestream.engines.faces.detector import HogDetector
 from facestream.engines.faces.low_light import (
     DARK_LUMA,
     LowLightDetector,
+    enhance_chip,
     enhance_dark,
     is_dark,
     mean_luma,
@@ -40,6 +41,18 @@ def test_enhancement_brightens_only_dark_frames(astronaut):
     assert mean_luma(dark) < DARK_LUMA < mean_luma(enhance_dark(dark))
     det = LowLightDetector(HogDetector(1))
     assert det.detect(astronaut)[0].box == HogDetector(1).detect(astronaut)[0].box and det.dark_frames == 0
+
+
+def test_a_dark_frames_chip_is_brightened_for_the_embedder_and_its_quality_kept(astronaut, dlib_store):
+    enhanced = FaceAnalyzer("hog", store=dlib_store, backend="onnxruntime", upsample=1)
+    plain = FaceAnalyzer("hog", store=dlib_store, backend="onnxruntime", upsample=1, low_light=False)
+    dark = simulate_low_light(astronaut, np.random.default_rng(2))
+    dets = enhanced.detector.detect(dark)
+    (face,), (raw,) = enhanced.describe(dark, dets[:1]), plain.describe(dark, dets[:1])
+    assert mean_luma(raw.chip) + 30 < mean_luma(face.chip)  # lifted towards a mean of 0.45 (115)
+    assert np.array_equal(face.chip, enhance_chip(raw.chip)) and face.quality == raw.quality
+    lit = enhanced.detector.detect(astronaut)[:1]
+    assert np.array_equal(enhanced.describe(astronaut, lit)[0].chip, plain.describe(astronaut, lit)[0].chip)
 
 
 def test_dark_lfw_faces_are_found_and_named(dlib_store, lfw_images):

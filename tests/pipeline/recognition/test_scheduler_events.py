@@ -67,6 +67,30 @@ def test_pending_embedding_is_not_asked_twice_and_metrics_count():
     )
 
 
+def test_an_uncertain_decision_embeds_the_next_faces_up_to_a_budget():
+    sched = RecognitionScheduler(SchedulerConfig(uncertain_margin=0.02, uncertain_frames=3))
+    emb = unit(np.ones(128))
+
+    def step(f: int, score: float) -> str | None:
+        r = sched.decide("t", True, 0.5, f * FRAME_NS)
+        if r is not None:
+            sched.observe("t", emb, 0.5, f * FRAME_NS)
+            sched.note_score("t", score, 0.92)
+        return r
+
+    assert step(0, 0.905) == "confirmed"  # 0.015 below the threshold: the answer can still change
+    assert [step(f, 0.91) for f in range(1, 6)] == ["uncertain"] * 3 + [None] * 2  # the budget is 3 faces
+    sched.note_score("s", 0.92, 0.92)  # a key the scheduler never scheduled (a short track): ignored
+    assert sched.tracked == 1
+    clear = RecognitionScheduler(SchedulerConfig(uncertain_margin=0.02, uncertain_frames=3))
+    assert clear.decide("t", True, 0.5, 0) == "confirmed"
+    clear.observe("t", emb, 0.5, 0)
+    clear.note_score("t", 0.95, 0.92)  # clearly a match: no re-check
+    assert clear.decide("t", True, 0.5, FRAME_NS) is None
+    clear.note_score("t", float("-inf"), 0.92)  # an empty gallery scores -inf: nothing to re-check
+    assert clear.decide("t", True, 0.5, 2 * FRAME_NS) is None
+
+
 def test_event_ids_are_deterministic_and_distinct():
     ref = make_track_ref("cam1", 3, 120, 1_700_000_000_000_000_000)
     assert ref == make_track_ref("cam1", 3, 120, 1_700_000_000_000_000_000)
