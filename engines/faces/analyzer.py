@@ -13,7 +13,7 @@ from .align import face_chip
 from .detector_specs import DetectorSpec, spec_class
 from .embedder import FaceEmbedder
 from .landmarks import LandmarkPredictor
-from .low_light import LowLightDetector, enhance_chip, is_dark
+from .low_light import DARK_CHIP_LUMA, LowLightDetector, enhance_chip, is_dark, mean_luma
 from .models import ensure_dlib_models
 from .quality import FaceQuality, face_quality
 
@@ -35,8 +35,8 @@ class FaceAnalyzer:
     type name (``hog``: dlib HOG, CPU; ``cnn``: dlib MMOD as ONNX) whose ``detector_opts`` go to the detector
     class as they are (its own defaults for the rest). Unless ``low_light`` is false, the detector is wrapped in
     :class:`~.low_light.LowLightDetector` (dark frames enhanced for the detector); landmarks and quality still
-    come from the frame itself, and a dark frame's chip is denoised and brightened for the embedder
-    (``low_light.enhance_chip``; the detector's CLAHE-enhanced chip named no more darkened LFW faces).
+    come from the frame itself, and in a dark frame a dark face's chip (``low_light.DARK_CHIP_LUMA``) is
+    denoised and brightened for the embedder (``low_light.enhance_chip``; the detector's CLAHE-enhanced chip named no more darkened LFW faces).
     ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to every ONNX model loaded here: the CNN detector and
     the embedder.
     """
@@ -80,11 +80,14 @@ class FaceAnalyzer:
         """Landmarks, aligned chip and quality for detections made elsewhere (no embedding)."""
         faces = []
         ll = self.detector if isinstance(self.detector, LowLightDetector) else None
-        dark = bool(detections) and ll is not None and is_dark(rgb, ll.dark_luma)
+        dark_frame = bool(detections) and ll is not None and is_dark(rgb, ll.dark_luma)
         for det in detections:
             lm = self.landmarks.predict(rgb, det.box)
             chip = face_chip(rgb, lm)
             quality = face_quality(rgb, det.box, lm, chip=chip)
+            # A dark frame's face is enhanced only when the face itself is dark: a lit face on a black
+            # background (letterbox, a night sky) is left as it is.
+            dark = dark_frame and mean_luma(chip) < DARK_CHIP_LUMA
             faces.append(Face(det.box, det.score, lm, quality, enhance_chip(chip) if dark else chip, None))
         return faces
 

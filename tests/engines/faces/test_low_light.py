@@ -9,6 +9,7 @@ import numpy as np
 from facestream.engines.faces.analyzer import FaceAnalyzer
 from facestream.engines.faces.detector import HogDetector
 from facestream.engines.faces.low_light import (
+    DARK_CHIP_LUMA,
     DARK_LUMA,
     LowLightDetector,
     enhance_chip,
@@ -78,3 +79,16 @@ def test_dark_lfw_faces_are_found_and_named(dlib_store, lfw_images):
     assert found == len(probes) > found_plain  # the enhancement finds faces plain HOG misses
     assert wrong == 0
     assert named >= 0.8 * len(probes)
+
+
+def test_a_lit_face_on_a_dark_background_keeps_its_own_chip(astronaut, dlib_store):
+    """A letterboxed or night-sky frame is dark, but its face is lit: its chip goes to the embedder as it is."""
+    enhanced = FaceAnalyzer("hog", store=dlib_store, backend="onnxruntime", upsample=1)
+    plain = FaceAnalyzer("hog", store=dlib_store, backend="onnxruntime", upsample=1, low_light=False)
+    canvas = np.zeros((1100, 1100, 3), np.uint8)
+    canvas[300:812, 300:812] = astronaut
+    assert is_dark(canvas)
+    dets = enhanced.detector.detect(canvas)[:1]
+    assert dets
+    (face,), (raw,) = enhanced.describe(canvas, dets), plain.describe(canvas, dets)
+    assert mean_luma(raw.chip) >= DARK_CHIP_LUMA and np.array_equal(face.chip, raw.chip)
