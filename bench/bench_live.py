@@ -273,6 +273,10 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
              "facestream (not at the same time).", ""]
     if args.note:
         lines += [f"**Note:** {args.note}", ""]
+    loops = {r["peer"]["loop"] for r in rows if r.get("peer")}
+    if loops:
+        lines += ["Peer loop: " + ", ".join(sorted(loops)) + " (without face_recognition the peer skips the "
+                  "encodings, so its fps is higher than face_recognition's own)", ""]
     engines = {k: v for r in rows for k, v in r["facestream"].get("backends", {}).items()}
     if engines:
         lines += ["Backends: " + ", ".join(f"{k} on {v}" for k, v in sorted(engines.items())), ""]
