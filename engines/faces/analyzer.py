@@ -36,7 +36,8 @@ class FaceAnalyzer:
     class as they are (its own defaults for the rest). Unless ``low_light`` is false, the detector is wrapped in
     :class:`~.low_light.LowLightDetector` (dark frames enhanced for the detector); landmarks and quality still
     come from the frame itself, and in a dark frame a dark face's chip (``low_light.DARK_CHIP_LUMA``) is
-    denoised and brightened for the embedder (``low_light.enhance_chip``; the detector's CLAHE-enhanced chip named no more darkened LFW faces).
+    denoised and brightened for the embedder (``low_light.enhance_chip``; the detector's CLAHE-enhanced chip
+    named no more darkened LFW faces).
     ``backend_opts`` (e.g. TensorRT's ``engine_dir``) go to every ONNX model loaded here: the CNN detector and
     the embedder.
     """

@@ -104,7 +104,7 @@ class FaceWork:
             if photos:
                 found = [records[k] for k in photos]
                 named = identify_stills(self.recognizer, self.embedder.embed, [frames[k][:3] for k in photos],
-                                        [per_frame[k] for k in photos], found, [frames[k][4] for k in photos])
+                                        [per_frame[k] for k in photos], found)
                 for k, recs, evs in zip(photos, found, named, strict=True):
                     records[k], events[k] = recs, [self._event(e) for e in evs]
         elif self.classifier is not None:

@@ -3,7 +3,8 @@
 Frames are resized (aspect kept) to fit ``detector_width`` x ``detector_height`` and converted BGR -> RGB
 (dlib and the ONNX models take RGB). A smaller frame is enlarged towards that size, at most ``max_upscale``
 times (bilinear: nothing is invented, but HOG's 80 px window, 40 px at upsample 1, then covers faces of 20
-source pixels in a 640x360 frame; the detector spends on it what it spends on a 720p frame). Each item carries ``meta.scale`` so boxes map back to source pixels.
+source pixels in a 640x360 frame; the detector spends on it what it spends on a 720p frame). Each item
+carries ``meta.scale`` so boxes map back to source pixels.
 Up to ``batch_size`` frames, waiting at most ``batch_timeout_ms``, travel as one batch message.
 """
 
@@ -25,8 +26,6 @@ def detector_view(bgr: np.ndarray, max_w: int, max_h: int, max_upscale: float = 
     enlarged to fit, by at most ``max_upscale``."""
     h, w = bgr.shape[:2]
     scale = min(max_w / w, max_h / h, max(1.0, max_upscale))
-    if scale > 1.0:
-        scale = max(1.0, min(scale, round(w * scale) / w, round(h * scale) / h))
     if scale != 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)

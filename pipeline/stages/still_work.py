@@ -27,22 +27,18 @@ UNKNOWN = "unknown"
 
 def identify_stills(recognizer: StreamRecognizer, embed: Callable[[np.ndarray], np.ndarray],
                     frames: Sequence[tuple[str, int, int]], faces: Sequence[Sequence[object]],
-                    records: list[list[FaceRecord]], scales: Sequence[float] | None = None
-                    ) -> list[list[TrackEvent]]:
-    """Name every face of each still (``frames``: stream, seq, capture ns; ``faces`` with ``chip``, in the
-    pixels of a frame ``scales[k]`` x source), in place on ``records`` (source-pixel records of the same
-    faces); returns each still's ``identified`` events."""
+                    records: list[list[FaceRecord]]) -> list[list[TrackEvent]]:
+    """Name every face of each still (``frames``: stream, seq, capture ns; ``faces`` with ``chip``), in place
+    on ``records`` (source-pixel records of the same faces); returns each still's ``identified`` events."""
     chips = [f.chip for per in faces for f in per]  # type: ignore[attr-defined]
     events: list[list[TrackEvent]] = [[] for _ in frames]
     if not chips:
         return events
     recognizer.refresh_gallery()
     embeddings = np.asarray(embed(np.stack(chips)), np.float32)
-    # Face sizes in source pixels (what the size-aware threshold was calibrated on): a photo enlarged for the
-    # detector shows no more detail than its own pixels hold.
-    scales = scales or [1.0] * len(frames)
-    decisions = decide_faces(recognizer.matcher, embeddings,
-                             [face_side(f.box) / (s or 1.0) for per, s in zip(faces, scales, strict=True) for f in per])
+    # Face sizes from the records' source-pixel boxes (what the size-aware threshold was calibrated on): a
+    # photo enlarged for the detector shows no more detail than its own pixels hold.
+    decisions = decide_faces(recognizer.matcher, embeddings, [face_side(r.box) for per in records for r in per])
     row = 0
     for k, (stream, seq, ts_ns) in enumerate(frames):
         for i, record in enumerate(records[k]):
