@@ -115,23 +115,24 @@ class MtcnnDetector:
         order = np.concatenate([np.flatnonzero(index == b) for b in np.unique(index)])
         return np.concatenate(parts), boxes[order], index[order]
 
-    def _rnet(self, images, boxes, index):
-        data, boxes, index = self._crops(images, boxes, index, 24)
-        out = self.nets["rnet"].infer(data)
+    def _refine(self, net: str, side: int, threshold: float, images, boxes, index):
+        """R-Net / O-Net: crops at ``side``, the net, candidates above ``threshold`` with their score as the
+        boxes' 5th column; returns (the net's outputs for those, boxes, index)."""
+        data, boxes, index = self._crops(images, boxes, index, side)
+        out = self.nets[net].infer(data)
         score = out["prob"][:, 1]
-        ok = score > self.thresholds[1]
+        ok = score > threshold
         boxes = np.concatenate([boxes[ok, :4], score[ok, None]], axis=1)
-        reg, index = out["reg"][ok], index[ok]
+        return {k: v[ok] for k, v in out.items()}, boxes, index[ok]
+
+    def _rnet(self, images, boxes, index):
+        out, boxes, index = self._refine("rnet", 24, self.thresholds[1], images, boxes, index)
         keep = ops.nms_per_image(boxes, boxes[:, 4], index, 0.7)
-        return ops.rerec(ops.bbreg(boxes[keep], reg[keep])), index[keep]
+        return ops.rerec(ops.bbreg(boxes[keep], out["reg"][keep])), index[keep]
 
     def _onet(self, images, boxes, index):
-        data, boxes, index = self._crops(images, boxes, index, 48)
-        out = self.nets["onet"].infer(data)
-        score = out["prob"][:, 1]
-        ok = score > self.thresholds[2]
-        boxes = np.concatenate([boxes[ok, :4], score[ok, None]], axis=1)
-        lm, reg, index = out["landmarks"][ok], out["reg"][ok], index[ok]
+        out, boxes, index = self._refine("onet", 48, self.thresholds[2], images, boxes, index)
+        lm, reg = out["landmarks"], out["reg"]
         wi = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
         hi = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
         points = np.stack([wi * lm[:, :5] + boxes[:, :1] - 1, hi * lm[:, 5:] + boxes[:, 1:2] - 1], axis=2)
