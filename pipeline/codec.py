@@ -54,6 +54,10 @@ class PayloadEncoder:
         """Frames sent on this hop that the reader has not taken yet; None where the encoding cannot tell."""
         return self.shm.unread() if self.shm is not None else None
 
+    def fates(self) -> tuple[int, int]:
+        """(live frames the reader used, dropped unused) since the last call; (0, 0) where it cannot tell."""
+        return self.shm.fates() if self.shm is not None else (0, 0)
+
     def reader_left(self) -> int:
         """The hop's reader disconnected: release the ring slots it will never read."""
         return self.shm.abandon_unread() if self.shm is not None else 0
@@ -96,6 +100,11 @@ class PayloadDecoder:
             except (ValueError, TypeError, KeyError) as exc:
                 raise WireError("bad_shm", str(exc)[:80]) from None
         raise WireError("bad_encoding", p.encoding)
+
+    def note(self, item: Item, used: bool) -> None:
+        """A live item read from shared memory was used (sent on) or dropped unused: its writer counts both."""
+        if item.payload.encoding == ENC_SHM and item.payload.shm:
+            self.shm.note(item.payload.shm, used)
 
     def release(self, item: Item) -> None:
         """An item dropped before its pixels were read gives its shared-memory slot back."""

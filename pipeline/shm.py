@@ -12,6 +12,11 @@ rate of ZeroMQ payloads. Each slot is a seqlock with a consumed mark:
 - a frame larger than the slots moves the ring to a new, larger segment; the old one is *retired*, not
   removed, until every frame in it was read, so growing never loses the frames still in flight.
 
+A segment ends with a trailer of two counters the reader keeps: live frames it read and then used (sent on)
+and live frames it read and then dropped unused (a newer frame of the stream came first). The writer reads
+them (:meth:`ShmWriter.fates`) to learn what the frames it decodes are worth: a live source whose frames are
+mostly thrown away may skip decoding some (sources/decode_pace.py).
+
 Segments are plain files in /dev/shm (mmap), named ``fs-<prefix>-<pid>-<random>``; the writer unlinks its
 own on close, and removes those of dead processes with its prefix when it starts.
 """
@@ -29,6 +34,7 @@ import numpy as np
 
 SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
 SLOT_HEADER = 24  # gen (u64), nbytes (u64), consumed gen (u64)
+TRAILER = 16  # live frames the reader used (u64), live frames it dropped unused (u64)
 
 
 class ShmOverrun(RuntimeError):
@@ -99,6 +105,7 @@ class ShmWriter:
         self.next_slot = 0
         self.gen = 0
         self.overwrites_unread = 0
+        self._fates_seen = (0, 0)  # (used, dropped) of the current segment already handed out by fates()
         # Set by the stage that owns the hop: True once the reader is gone (disconnected), so a lossless wait
         # ends; called every ~100 ms of waiting (heartbeats: waiting on a slow reader is progress).
         self.reader_gone: Callable[[], bool] | None = None
@@ -166,7 +173,18 @@ class ShmWriter:
         self.next_slot = 0
         self.slot_bytes = max(nbytes, 1 << 16)
         self.name = f"fs-{self.prefix}-{os.getpid()}-{secrets.token_hex(4)}"
-        self.seg = _Segment(os.path.join(SHM_DIR, self.name), self.slots * (SLOT_HEADER + self.slot_bytes), True)
+        size = self.slots * (SLOT_HEADER + self.slot_bytes) + TRAILER
+        self.seg = _Segment(os.path.join(SHM_DIR, self.name), size, True)
+        self._fates_seen = (0, 0)
+
+    def fates(self) -> tuple[int, int]:
+        """Live frames the reader used and dropped unused since the last call (current segment only)."""
+        if self.seg is None:
+            return 0, 0
+        trailer = np.ndarray((2,), dtype=np.uint64, buffer=self.seg.buf, offset=self.seg.size - TRAILER)
+        now = int(trailer[0]), int(trailer[1])
+        seen, self._fates_seen = self._fates_seen, now
+        return max(0, now[0] - seen[0]), max(0, now[1] - seen[1])
 
     def _header(self, slot: int) -> np.ndarray:
         assert self.seg is not None
@@ -263,6 +281,14 @@ class ShmReader:
         if int(hdr[0]) == gen:
             hdr[2] = gen
 
+    def note(self, desc: dict, used: bool) -> None:
+        """What became of a live frame read from ``desc``'s segment: used (sent on) or dropped unused."""
+        seg = self.attached.get(str(desc.get("name")))
+        if seg is None or seg.size < TRAILER:
+            return
+        trailer = np.ndarray((2,), dtype=np.uint64, buffer=seg.buf, offset=seg.size - TRAILER)
+        trailer[0 if used else 1] += 1
+
     def _locate(self, desc: dict, nbytes: int) -> tuple[_Segment, int, int]:
         """(segment, slot offset, generation) of a descriptor, checked against the segment's size."""
         name = desc.get("name")
@@ -280,7 +306,7 @@ class ShmReader:
         slot_bytes = int(desc.get("slot_bytes", 0))
         slot = int(desc.get("slot", -1))
         base = slot * (SLOT_HEADER + slot_bytes)
-        if slot < 0 or slot_bytes <= 0 or nbytes > slot_bytes or base + SLOT_HEADER + max(nbytes, 1) > seg.size:
+        if slot < 0 or slot_bytes <= 0 or nbytes > slot_bytes or base + SLOT_HEADER + max(nbytes, 1) > seg.size - TRAILER:
             raise ValueError("shared-memory descriptor does not fit the segment")
         return seg, base, int(desc["gen"])
 

@@ -123,6 +123,11 @@ class PipelineConfig(Section):
             preview_fps=self.preview_fps(),
         )
 
+    def live_credit(self, downstream: str) -> int:
+        """Live frames a stage may have in flight towards ``downstream`` (sent, not yet taken): for inference
+        ``preprocess.live_batch``; for preprocess one batch of its own, so it always has its next one ready."""
+        return self.preprocess.live_batch if downstream == "inference" else max(2, self.preprocess.batch_size)
+
     def preview_fps(self) -> float:
         """Live-view frames per stream: on when the web app runs with the pipeline or its feed is configured."""
         return self.web.preview_fps if (self.web.enabled or self.web.preview_pub) else 0.0

@@ -68,6 +68,11 @@ class PreprocessConfig(Section):
         "20 source pixels reach the detector's 40 px (HOG upsample 1); 1 = never enlarge")
     batch_size: int = Field(default=4, ge=1, le=256, title="Frames batched across streams per message to inference")
     batch_timeout_ms: float = Field(default=15.0, ge=0, le=10000, title="Longest wait to fill a batch")
+    live_batch: int = Field(
+        default=1, ge=1, le=256,
+        title="Live frames in flight to inference at once (and per message): the newest of the stream that "
+        "waited longest. The detector runs frame by frame, so each live frame more in flight waits one frame's "
+        "processing more before its result (latency) and gains no speed; lossless frames go batch_size at a time")
 
 
 class SinkConfig(Section):

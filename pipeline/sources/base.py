@@ -33,6 +33,11 @@ class Source(ABC):
     def close(self) -> None:
         """Thread-safe; makes frames() return promptly."""
 
+    def skip_nonref(self, on: bool) -> None:
+        """Skip decoding non-reference frames while ``on`` (sources/decode_pace.py); sources that cannot, or
+        must not lose frames, ignore it."""
+        return None
+
     def __enter__(self) -> Source:
         return self
 

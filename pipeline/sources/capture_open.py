@@ -23,7 +23,7 @@ import cv2
 from facestream.errors import FacestreamError
 
 from .config import SourceConfig, webcam_index
-from .metrics import DECODE_ERRORS
+from .metrics import DECODE_ERRORS, SKIPPED_NONREF
 from .pyav_capture import PyAVCapture, pyav_available
 
 _ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
@@ -80,7 +80,8 @@ def open_live_capture(cfg: SourceConfig) -> cv2.VideoCapture | PyAVCapture:
         options = {"rtsp_transport": cfg.rtsp_transport} if cfg.kind == "rtsp" else {}
         options.update(cfg.ffmpeg_options)
         return PyAVCapture(cfg.uri, options, cfg.open_timeout_s, cfg.read_timeout_s,
-                           on_decode_error=DECODE_ERRORS.labels(cfg.id).inc)
+                           on_decode_error=DECODE_ERRORS.labels(cfg.id).inc,
+                           on_skipped=SKIPPED_NONREF.labels(cfg.id).inc)
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),

@@ -23,7 +23,7 @@ from .capture_open import open_live_capture, uses_pyav
 from .config import SourceConfig
 from .failure_log import FailureLog
 from .frame_buffer import FrameBuffer
-from .metrics import DROPPED, FRAMES, RECONNECTS, STALLS, UP
+from .metrics import DECODE_SKIPPING, DROPPED, FRAMES, RECONNECTS, STALLS, UP
 from .stamping import FrameStamper, RateCap
 from .uri import mask_uri, redact
 
@@ -115,6 +115,7 @@ class LiveSource(Source):
         self._reader: _Reader | None = None
         self._start_lock = threading.Lock()
         self.attempts = 0  # connection attempts so far, the first included
+        self.skipping = False  # the decoder skips non-reference frames (skip_nonref)
 
     def close(self) -> None:
         self._closed.set()
@@ -122,6 +123,20 @@ class LiveSource(Source):
         supervisor = self._supervisor
         if supervisor is not None and supervisor is not threading.current_thread():
             supervisor.join(timeout=1.0)
+
+    def skip_nonref(self, on: bool) -> None:
+        on = on and self.cfg.policy == "latest"  # a lossless live source keeps every frame
+        if on != self.skipping:
+            self.skipping = on
+            DECODE_SKIPPING.labels(self.stream_id).set(int(on))
+            log.info("stream %s: %s", self.stream_id, "the pipeline uses few of its frames: skipping non-reference "
+                     "frames in the decoder" if on else "decoding every frame again")
+
+    def _paced(self, cap: object) -> object:
+        """A capture that can skip non-reference frames asks this source whether to, packet by packet."""
+        if hasattr(cap, "skip_nonref"):
+            cap.skip_nonref = lambda: self.skipping  # type: ignore[attr-defined]
+        return cap
 
     def start(self) -> None:
         """Start connecting (frames() does this on first use)."""
@@ -177,7 +192,7 @@ class LiveSource(Source):
                 self.attempts += 1
                 reader = _Reader(
                     f"facestream-source-{self.stream_id}-reader{self.attempts}",
-                    lambda: self._open_capture(self.cfg), self._deliver, self.cfg.read_timeout_s,
+                    lambda: self._paced(self._open_capture(self.cfg)), self._deliver, self.cfg.read_timeout_s,
                 )
                 self._reader = reader
                 reader.start()

@@ -27,4 +27,12 @@ RESOLUTION_CHANGES = Counter(
 SKIPPED_FILES = Counter(
     "facestream_source_skipped_files_total", "Files in an image directory that are not readable images", ["stream"]
 )
+SKIPPED_NONREF = Counter(
+    "facestream_source_nonref_skipped_total",
+    "Non-reference frames a live source did not decode because the pipeline was using too few of its frames",
+    ["stream"],
+)
+DECODE_SKIPPING = Gauge(
+    "facestream_source_decode_skipping", "1 while a live source skips its non-reference frames, else 0", ["stream"]
+)
 UP = Gauge("facestream_source_up", "1 while the source is delivering frames, else 0", ["stream"])

@@ -22,11 +22,15 @@ def pyav_available() -> bool:
 
 class PyAVCapture:
     def __init__(self, url: str, options: dict[str, str], open_timeout_s: float, read_timeout_s: float,
-                 on_decode_error: Callable[[], None] = lambda: None) -> None:
+                 on_decode_error: Callable[[], None] = lambda: None,
+                 on_skipped: Callable[[int], None] = lambda n: None) -> None:
         import av
 
         self._av = av
         self._on_decode_error = on_decode_error
+        self._on_skipped = on_skipped
+        # Read before each packet: True = the decoder skips non-reference frames (sources/decode_pace.py).
+        self.skip_nonref: Callable[[], bool] = lambda: False
         self.error: str | None = None
         self._container = None
         self._frames: Iterator[np.ndarray] | None = None
@@ -42,7 +46,11 @@ class PyAVCapture:
 
     def _decode(self, stream) -> Iterator[np.ndarray]:  # noqa: ANN001 (av.VideoStream)
         bad = 0
+        skipping = False
         for packet in self._container.demux(stream):
+            if self.skip_nonref() != skipping:
+                skipping = not skipping
+                stream.codec_context.skip_frame = "NONREF" if skipping else "DEFAULT"
             try:
                 frames = packet.decode()
             except self._av.error.InvalidDataError:
@@ -52,6 +60,8 @@ class PyAVCapture:
                     return
                 continue
             bad = 0
+            if skipping and not frames and packet.size:
+                self._on_skipped(1)
             for frame in frames:
                 yield frame.to_ndarray(format="bgr24")
 

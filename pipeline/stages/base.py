@@ -184,7 +184,7 @@ class Stage:
         """Process the next batch. A batch that fails is dropped and counted (``error``); the stage goes on."""
         if self.outlet is not None:
             self.outlet.beat()
-        batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+        batch = self.take_batch()
         t0 = time.perf_counter()
         try:
             self.process(batch)
@@ -194,6 +194,10 @@ class Stage:
                 self.drop_books.drop(it, "error")
         finally:
             m.PROCESSING_SECONDS.labels(self.name).observe(time.perf_counter() - t0)
+
+    def take_batch(self) -> list[Item]:
+        """The items the next :meth:`process` call gets, taken off the queue: the oldest, up to a batch."""
+        return [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
 
     def drain(self) -> None:
         """After a stop request: process what is already queued, within the grace period."""
@@ -248,7 +252,13 @@ class Stage:
             while len(live) > LIVE_QUEUE:
                 old = live.pop(0)
                 self.queue.remove(old)
-                self.drop_books.drop(old, "stale")
+                self.drop_stale(old)
+
+    def drop_stale(self, item: Item) -> None:
+        """A live item superseded by a newer one of its stream before it was used."""
+        self.drop_books.drop(item, "stale")
+        if self.inlet is not None:
+            self.inlet.fate(item, used=False)
 
     def process(self, items: list[Item]) -> None:
         raise NotImplementedError

@@ -1,7 +1,9 @@
 """Capture stage: one reader thread per source, frames stamped at capture and sent to preprocess.
 
 Live sources use a latest-frame buffer (oldest dropped and counted as ``stale``); lossless sources block
-their reader when the buffer is full, so a file is never read faster than the pipeline can take it.
+their reader when the buffer is full, so a file is never read faster than the pipeline can take it. While
+preprocess uses few of the live frames it gets, live sources skip their non-reference frames
+(sources/decode_pace.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ..records import LOSSLESS, MAX_ERROR, MAX_FILE_NAME, ItemMeta
 from ..sources import open_source
 from ..sources.base import Source, SourceFrame
 from ..sources.config import SourceConfig
+from ..sources.decode_pace import DecodePace
 from ..sources.frame_buffer import FrameBuffer
 from ..sources.uri import mask_uri, redact
 from ..wire import MSG_FRAME, Item
@@ -76,6 +79,8 @@ class CaptureStage(Stage):
         self.seq = dict.fromkeys(self.buffers, 0)
         self.epoch = time.time_ns()
         self.last_index: dict[str, int] = {}
+        self.pace = DecodePace()
+        self.paced_at = 0.0
 
     def reader(self, scfg: SourceConfig) -> None:
         buf = self.buffers[scfg.id]
@@ -121,11 +126,23 @@ class CaptureStage(Stage):
                 self.send_frame(sid, buf, frame)
             if self.outlet is not None:
                 self.outlet.poll_monitor()
+                self.pace_decoding()
             self.housekeeping()
             if self.finished():
                 break
             if not sent_any:
                 time.sleep(0.05 if self.finished_at is not None else 0.002)
+
+    def pace_decoding(self) -> None:
+        """Every 0.2 s: from what preprocess did with the live frames (used or dropped as stale), tell the
+        live sources whether to skip their non-reference frames."""
+        now = time.monotonic()
+        if now - self.paced_at < 0.2 or self.outlet is None or self.outlet.encoder is None:
+            return
+        self.paced_at = now
+        if self.pace.update(*self.outlet.encoder.fates()):
+            for src in list(self.sources.values()):
+                src.skip_nonref(self.pace.skip)
 
     def send_frame(self, sid: str, buf: StreamBuffer, frame: SourceFrame) -> None:
         last = self.last_index.get(sid)

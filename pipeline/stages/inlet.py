@@ -102,6 +102,12 @@ class Inlet:
         msg.items = items
         return msg
 
+    def fate(self, item, used: bool) -> None:
+        """A live item this inlet received was used (sent on) or dropped unused; its shared-memory writer
+        upstream reads the tally (capture then decodes no more than is used: sources/decode_pace.py)."""
+        if self.local and not item.meta.lossless:
+            self.decoder.note(item, used)
+
     def release(self, items: list) -> None:
         """Rejected items give their shared-memory slots back, so the sender's lossless wait ends."""
         if self.local:

@@ -39,9 +39,9 @@ class Outlet:
         self.monitor: zmq.Socket | None = None
         self.heartbeat: HeartbeatSender | None = None
         self.connected = False  # the downstream's connection, from the socket monitor
-        # Live frames in flight towards the reader at most: one batch of the downstream stage, so it always
-        # has its next batch ready and none older (latency) queued behind it.
-        self.live_credit = max(2, cfg.inference_view().batch_size)
+        # Live frames in flight towards the reader at most (config.live_credit): enough that it always has
+        # its next one ready, none older (latency) queued behind it.
+        self.live_credit = cfg.live_credit(downstream)
 
     def bind(self, books: DropBooks, stop_event: threading.Event, ending: Callable[[], bool]) -> None:
         """Serve a stage: its drop books, its stop flag (lossless sends give up when set), and whether its
@@ -68,8 +68,13 @@ class Outlet:
         taken. A live frame held back waits in the sender's latest-frame queue, where a newer one replaces it
         for free, instead of being copied into a ring slot it would be overrun in. Unknown (not shared memory):
         always."""
+        return self.live_room() > 0
+
+    def live_room(self) -> int:
+        """Live frames that may go now: ``live_credit`` less the reader's backlog (all of it where the
+        encoding cannot tell the backlog)."""
         backlog = self.encoder.backlog() if self.encoder is not None else None
-        return backlog is None or backlog < self.live_credit
+        return self.live_credit - (backlog or 0)
 
     def reader_gone(self) -> bool:
         """The downstream is not connected (it died or never came): nobody will free a ring slot."""

@@ -5,7 +5,9 @@ Frames are resized (aspect kept) to fit ``detector_width`` x ``detector_height``
 times (bilinear: nothing is invented, but HOG's 80 px window, 40 px at upsample 1, then covers faces of 20
 source pixels in a 640x360 frame; the detector spends on it what it spends on a 720p frame). Each item
 carries ``meta.scale`` so boxes map back to source pixels.
-Up to ``batch_size`` frames, waiting at most ``batch_timeout_ms``, travel as one batch message.
+Up to ``batch_size`` frames, waiting at most ``batch_timeout_ms``, travel as one batch message. Live frames go
+``live_batch`` at a time (default 1, config.live_credit): the newest frame of each stream, the stream that was
+sent longest ago first, converted just before it goes; older frames of that stream are dropped as stale.
 """
 
 from __future__ import annotations
@@ -43,6 +45,26 @@ class PreprocessStage(Stage):
         super().__init__(cfg, outlet, inlet=inlet, books=books)
         self.batch_size = cfg.preprocess.batch_size
         self.batch_timeout_s = cfg.preprocess.batch_timeout_ms / 1000.0
+        self.sent_at: dict[str, int] = {}  # stream -> the send round its last live frame went in
+        self.rounds = 0
+
+    def take_batch(self) -> list[Item]:
+        """Lossless frames in order, a batch at a time; live frames as the reader has room for them (at least
+        one, so that a flush always makes progress): the newest of each stream, longest-unserved stream first."""
+        if self.outlet is None or any(it.meta.lossless for it in self.queue):
+            return super().take_batch()
+        newest = {it.stream: it for it in self.queue}
+        for it in self.queue:
+            if newest[it.stream] is not it:
+                self.drop_stale(it)
+        ready = sorted(newest.values(), key=lambda it: self.sent_at.get(it.stream, -1))
+        batch = ready[: max(1, min(self.batch_size, self.outlet.live_room()))]
+        self.queue.clear()
+        self.queue.extend(it for it in ready if all(it is not b for b in batch))
+        self.rounds += 1
+        for it in batch:
+            self.sent_at[it.stream] = self.rounds
+        return batch
 
     def process(self, items: list[Item]) -> None:
         out = []
@@ -60,6 +82,8 @@ class PreprocessStage(Stage):
             rgb, scale = detector_view(img, pc.detector_width, pc.detector_height, pc.max_upscale)
             it.meta.scale = scale
             it.meta.src_shape = (int(img.shape[0]), int(img.shape[1]))
+            if self.inlet is not None:
+                self.inlet.fate(it, used=True)  # before attach replaces the payload it came in
             self.outlet.attach(it, rgb)
             out.append(it)
         self.outlet.send_items(MSG_BATCH, out)

@@ -55,3 +55,30 @@ def test_rtsp_camera_outage_is_survived_and_counted(tmp_path, rtsp_server):  # n
     assert code == 0
     assert reconnects >= 1, "reconnects must be counted per camera"
     assert resumed_after < 45
+
+
+def test_a_camera_the_pipeline_cannot_keep_up_with_skips_non_reference_frames(tmp_path, rtsp_server_factory):  # noqa: F811
+    from tests.pipeline.sources.test_decode_pace import bframe_clip
+
+    clip = bframe_clip(tmp_path / "street.mp4", seconds=40)  # H.264 with B-frames, as cameras and files send
+    camera = rtsp_server_factory(mode="file", file=str(clip))
+    # Inference takes 0.3 s a frame: it uses about 3 of the camera's 25 frames a second.
+    cfg = make_config(tmp_path, [{"id": "gate", "uri": camera.url, "read_timeout_s": 3.0}],
+                      inference={"throttle_ms": 300})
+    proc = start(cli("run", str(cfg)), tmp_path / "log.txt")
+    out, run_dir = tmp_path / "out", tmp_path / "run"
+    try:
+        wait_for(lambda: _count(out, "gate") >= 3, 60, "results from the camera")
+        url = metrics_url(run_dir, "capture")
+        wait_for(lambda: metric_sum(scrape(url), "facestream_source_decode_skipping", stream="gate") == 1, 30,
+                 "capture to skip non-reference frames")
+        before = _count(out, "gate")
+        time.sleep(3.0)
+        samples = scrape(url)
+        after = _count(out, "gate")
+    finally:
+        code = stop(proc)
+    assert code == 0
+    assert metric_sum(samples, "facestream_source_nonref_skipped_total", stream="gate") > 10
+    assert metric_sum(samples, "facestream_source_decode_errors_total", stream="gate") == 0
+    assert after - before >= 5, "results keep coming at the rate inference works at"

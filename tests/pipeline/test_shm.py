@@ -96,3 +96,19 @@ def test_a_frame_that_was_never_sent_does_not_count_as_unread():
         assert w.unread() == 1
     finally:
         w.close()
+
+
+def test_the_writer_learns_which_live_frames_its_reader_used_and_which_it_dropped(ring):
+    w, r = ring
+    frame = np.zeros((4, 4, 3), np.uint8)
+    descs = []
+    for _ in range(3):
+        descs.append(w.write(frame))
+        r.read(descs[-1], frame.shape, frame.dtype)
+    r.note(descs[0], used=True)
+    r.note(descs[1], used=False)
+    r.note(descs[2], used=False)
+    assert w.fates() == (1, 2)
+    assert w.fates() == (0, 0), "each call hands out what happened since the last"
+    r.note({"name": "fs-not-attached", "slot": 0}, used=True)  # an unknown segment: ignored, no error
+    assert w.fates() == (0, 0)

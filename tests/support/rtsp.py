@@ -58,9 +58,9 @@ class RtspServer:
 
     def __init__(self, port: int, mode: str = "normal", width: int = 320, height: int = 240, fps: int = 25,
                  stall_after_frames: int = 50, resize_after_frames: int = 0, resize_width: int = 480,
-                 resize_height: int = 360) -> None:
+                 resize_height: int = 360, file: str = "") -> None:
         self.port = port
-        self.settings = {"mode": mode, "width": width, "height": height, "fps": fps,
+        self.settings = {"mode": mode, "width": width, "height": height, "fps": fps, "file": file,
                          "stall_after_frames": stall_after_frames, "resize_after_frames": resize_after_frames,
                          "resize_width": resize_width, "resize_height": resize_height}
         self.proc: subprocess.Popen[str] | None = None
@@ -80,6 +80,7 @@ class RtspServer:
             "--stall-after-frames", str(s["stall_after_frames"]),
             "--resize-after-frames", str(s["resize_after_frames"]), "--resize-width", str(s["resize_width"]),
             "--resize-height", str(s["resize_height"]),
+            *(["--file", str(s["file"])] if s["file"] else []),
         ]
         deadline = time.monotonic() + timeout_s
         while True:  # the port may still be held briefly by the previous instance after a kill

@@ -200,10 +200,10 @@ def test_a_stage_counts_its_drops_in_the_books_it_is_given_and_hands_them_on(tmp
                                "capture"))
     assert [it.seq for it in stage.queue] == [1, 2]
     assert books.pending["cam"] == {("preprocess", "stale"): 1}
-    stage.process_queue()
+    stage.process_queue()  # the newest live frame goes; the one it supersedes is dropped as stale too
     (sent,) = out.items()
-    assert sent.seq == 1 and sent.drops == [["preprocess", "stale", 1]]
-    assert "cam" not in books.pending, "the drop went on with the next item"
+    assert sent.seq == 2 and sent.drops == [["preprocess", "stale", 2]]
+    assert "cam" not in books.pending, "the drops went on with the next item"
 
 
 def test_a_stage_takes_its_input_through_the_inlet_it_is_given(tmp_path, astronaut_bgr):
