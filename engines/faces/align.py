@@ -118,7 +118,25 @@ def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def face_chip(rgb: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, padding: float = 0.25) -> np.ndarray:
-    """Aligned uint8 (size, size, 3) face chip, as ``dlib.get_face_chip(img, shape, size, padding)``."""
+    """Aligned uint8 (size, size, 3) face chip, as ``dlib.get_face_chip(img, shape, size, padding)``.
+
+    dlib's own function does it (0.6 ms a face, against 6 ms for :func:`face_chip_numpy`, the same pixels)
+    when the landmarks are whole pixels, as dlib's predictor gives them; sub-pixel landmarks (MTCNN's) go
+    through the numpy copy, which takes them as they are.
+    """
+    lm = np.asarray(landmarks5, np.float64)
+    if lm.shape == (5, 2) and np.all(lm == np.round(lm)) and rgb.dtype == np.uint8 and rgb.ndim == 3:
+        import dlib
+
+        points = dlib.points([dlib.point(int(x), int(y)) for x, y in lm])
+        shape = dlib.full_object_detection(dlib.rectangle(0, 0, 1, 1), points)  # the chip uses only the points
+        return np.asarray(dlib.get_face_chip(np.ascontiguousarray(rgb), shape, size, padding))
+    return face_chip_numpy(rgb, landmarks5, size, padding)
+
+
+def face_chip_numpy(rgb: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, padding: float = 0.25
+                    ) -> np.ndarray:
+    """:func:`face_chip` in numpy: dlib's pyramid and bilinear sampling step by step, any landmark precision."""
     rect, angle = chip_rect(landmarks5, size, padding)
     chip_area = size * size
     # How deep dlib's pyramid goes, and the region (grown for border effects) it is built from.

@@ -13,6 +13,7 @@ from facestream.engines.dlib_import import model_file
 from facestream.engines.faces.align import (
     chip_rect,
     face_chip,
+    face_chip_numpy,
     grey_crop_128,
     pyramid_down2,
     similarity_transform,
@@ -35,10 +36,11 @@ def _assert_same_chips(img, predictor, upsample=1):
     for _, shape in _faces(img, predictor, upsample):
         ref = np.asarray(dlib.get_face_chip(img, shape, 150, 0.25))
         lm = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], np.float32)
-        ours = face_chip(img, lm)
-        assert ours.shape == (150, 150, 3) and ours.dtype == np.uint8
-        diff = np.abs(ours.astype(int) - ref.astype(int))
-        assert diff.max() <= 1 and (diff > 0).mean() < 0.001, f"max diff {diff.max()}"
+        for chip in (face_chip, face_chip_numpy):  # dlib's own (whole-pixel landmarks) and the numpy copy
+            ours = chip(img, lm)
+            assert ours.shape == (150, 150, 3) and ours.dtype == np.uint8
+            diff = np.abs(ours.astype(int) - ref.astype(int))
+            assert diff.max() <= 1 and (diff > 0).mean() < 0.001, f"{chip.__name__}: max diff {diff.max()}"
         n += 1
     return n
 
@@ -104,3 +106,12 @@ def test_grey_crop_128(astronaut, shape_predictor):
     assert boxed.shape == (128, 128)
     with pytest.raises(ValueError):
         grey_crop_128(astronaut, np.zeros((3, 2)))
+
+
+def test_sub_pixel_landmarks_are_taken_as_they_are(astronaut, shape_predictor):
+    _, shape = next(_faces(astronaut, shape_predictor))
+    lm = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], np.float32) + np.float32(0.4)
+    chip = face_chip(astronaut, lm)
+    np.testing.assert_array_equal(chip, face_chip_numpy(astronaut, lm))
+    assert np.abs(chip.astype(int) - face_chip(astronaut, np.round(lm)).astype(int)).max() > 0, \
+        "0.4 px moves the chip: it is not rounded to dlib's whole pixels"
