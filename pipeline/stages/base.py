@@ -141,7 +141,7 @@ class Stage:
         while not self.stop_event.is_set():
             timeout_ms = 200
             if holding:
-                timeout_ms = 2  # waiting for the downstream to take a frame: look again soon
+                timeout_ms = 4  # waiting for the downstream to take a frame: look again soon
             elif self.queue:
                 timeout_ms = 0 if len(self.queue) >= self.batch_size else max(1, int(self.batch_timeout_s * 1000))
             if self.queue_full():

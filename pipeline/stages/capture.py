@@ -40,8 +40,9 @@ class StreamBuffer:
     """One source's frames on their way to the send loop (a :class:`FrameBuffer`: latest-frame or lossless),
     with what the loop needs besides: frames dropped as stale since it last looked, the end, the error."""
 
-    def __init__(self, cfg: SourceConfig):
+    def __init__(self, cfg: SourceConfig, wake: threading.Event | None = None):
         self.cfg = cfg
+        self.wake = wake or threading.Event()  # set on every put: the send loop sleeps until then
         self.lossless = cfg.policy == LOSSLESS
         self.frames: FrameBuffer[SourceFrame | object] = FrameBuffer(
             cfg.queue_size, drop_oldest=not self.lossless, on_drop=self._dropped
@@ -57,6 +58,7 @@ class StreamBuffer:
 
     def put(self, frame: SourceFrame | object, stop: threading.Event) -> None:
         self.frames.put(frame, stop)
+        self.wake.set()
 
     def get(self) -> SourceFrame | object | None:
         return self.frames.get(0)
@@ -73,7 +75,8 @@ class CaptureStage(Stage):
     def __init__(self, cfg: PipelineConfig, outlet: Outlet | None = None, *, inlet: Inlet | None = None,
                  books: DropBooks | None = None):
         super().__init__(cfg, outlet, inlet=inlet, books=books)
-        self.buffers = {s.id: StreamBuffer(s) for s in cfg.sources}
+        self.wake = threading.Event()
+        self.buffers = {s.id: StreamBuffer(s, self.wake) for s in cfg.sources}
         self.sources: dict[str, Source] = {}
         self.threads: list[threading.Thread] = []
         self.seq = dict.fromkeys(self.buffers, 0)
@@ -105,7 +108,8 @@ class CaptureStage(Stage):
 
     def loop(self) -> None:
         while not self.stop_event.is_set():
-            sent_any = False
+            sent_any = held = False
+            self.wake.clear()  # a frame put from here on ends the wait below at once
             for sid, buf in self.buffers.items():
                 if buf.ended:
                     continue
@@ -114,6 +118,7 @@ class CaptureStage(Stage):
                     self.drop_books.count(sid, "stale", stale)
                     self.seq[sid] += stale
                 if not buf.lossless and self.outlet is not None and not self.outlet.has_credit():
+                    held = held or len(buf.frames) > 0
                     continue  # the frame stays in the latest-frame buffer, where a newer one replaces it
                 frame = buf.get()
                 if frame is None:
@@ -131,7 +136,8 @@ class CaptureStage(Stage):
             if self.finished():
                 break
             if not sent_any:
-                time.sleep(0.05 if self.finished_at is not None else 0.002)
+                # Until a source puts a frame; a frame held for credit looks again soon (the reader frees it).
+                self.wake.wait(0.002 if held and self.finished_at is None else 0.05)
 
     def pace_decoding(self) -> None:
         """Every 0.2 s: from what preprocess did with the live frames (used or dropped as stale), tell the

@@ -70,6 +70,23 @@ def test_landmark_predictor_matches_dlib(astronaut, shape_predictor):
         np.testing.assert_array_equal(lm, ref)
 
 
+def test_landmarks_from_a_crop_equal_dlib_on_the_whole_frame_anywhere_in_it(astronaut, shape_predictor):
+    # The predictor crops around the box; faces at the frame's edges and corners, big and small, must come out
+    # as dlib's on the whole frame.
+    rect, _ = next(_faces(astronaut, shape_predictor))
+    face = astronaut[rect.top(): rect.bottom() + 1, rect.left(): rect.right() + 1]
+    ours = LandmarkPredictor()
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    for side, (x, y) in [(60, (0, 0)), (60, (1220, 660)), (40, (640, 0)), (200, (1080, 300)), (90, (500, 400))]:
+        img = frame.copy()
+        img[y: y + side, x: x + side] = cv2.resize(face, (side, side))
+        for dx in (-7, 0, 5):  # boxes a little off the face, as a detector gives them
+            box = (max(0, x + dx), y, min(1280, x + dx + side), min(720, y + side))
+            shape = shape_predictor(img, dlib.rectangle(box[0], box[1], box[2] - 1, box[3] - 1))
+            ref = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], np.float32)
+            np.testing.assert_array_equal(ours.predict(img, box), ref)
+
+
 def test_similarity_transform_recovers_a_known_one():
     rng = np.random.default_rng(1)
     src = rng.uniform(0, 100, (5, 2))
