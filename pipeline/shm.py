@@ -123,33 +123,29 @@ class ShmWriter:
 
     def unread(self) -> int:
         """Frames written to the current ring and not yet read: the reader's backlog on this hop."""
-        if self.seg is None:
-            return 0
-        # Every slot's header at once (a strided view): stages ask this each time they look for credit.
-        hdrs = np.ndarray((self.slots, 3), np.uint64, buffer=self.seg.buf, strides=(SLOT_HEADER + self.slot_bytes, 8))
-        return int(np.count_nonzero((hdrs[:, 0] != 0) & (hdrs[:, 2] != hdrs[:, 0])))
+        return 0 if self.seg is None else self._unread(self.seg, self.slot_bytes)
 
     def abandon_unread(self) -> int:
         """The reader went away: frames it had not read are gone with it (its queue died), so their slots are
         free again. Returns how many were abandoned (the sink counts them as lost in flight)."""
         n = 0
         for seg, slot_bytes in [*self.retired, *([(self.seg, self.slot_bytes)] if self.seg else [])]:
-            for slot in range(self.slots):
-                hdr = self._slot_header(seg, slot_bytes, slot)
-                if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
-                    hdr[2] = hdr[0]
-                    n += 1
+            hdrs, unread = self._unread_slots(seg, slot_bytes)
+            hdrs[unread, 2] = hdrs[unread, 0]
+            n += int(np.count_nonzero(unread))
         return n
 
     def _slot_header(self, seg: _Segment, slot_bytes: int, slot: int) -> np.ndarray:
         return np.ndarray((3,), dtype=np.uint64, buffer=seg.buf, offset=slot * (SLOT_HEADER + slot_bytes))
 
-    def _unread(self, seg: _Segment, slot_bytes: int) -> bool:
-        for slot in range(self.slots):
-            hdr = self._slot_header(seg, slot_bytes, slot)
-            if int(hdr[0]) != 0 and int(hdr[2]) != int(hdr[0]):
-                return True
-        return False
+    def _unread_slots(self, seg: _Segment, slot_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every slot's header of ``seg`` at once (a strided view: stages ask each time they look for credit),
+        and which slots were written and not read yet."""
+        hdrs = np.ndarray((self.slots, 3), np.uint64, buffer=seg.buf, strides=(SLOT_HEADER + slot_bytes, 8))
+        return hdrs, (hdrs[:, 0] != 0) & (hdrs[:, 2] != hdrs[:, 0])
+
+    def _unread(self, seg: _Segment, slot_bytes: int) -> int:
+        return int(np.count_nonzero(self._unread_slots(seg, slot_bytes)[1]))
 
     def _release_retired(self) -> None:
         keep = []
