@@ -41,7 +41,7 @@ def _intruder(ctx: zmq.Context, endpoint: str, server_key: bytes | None) -> zmq.
     return sock
 
 
-def _queue(sock: zmq.Socket, parts: list, timeout_s: float = 10.0) -> bool:
+def _queue(sock: zmq.Socket, parts: list, timeout_s: float) -> bool:
     """Queue ``parts`` on the intruder's socket. Without IMMEDIATE its pipe exists from connect() until the
     refused handshake drops it, so a send right after connect() is queued whatever POLLOUT says."""
     deadline = time.monotonic() + timeout_s
@@ -52,6 +52,18 @@ def _queue(sock: zmq.Socket, parts: list, timeout_s: float = 10.0) -> bool:
         except zmq.Again:
             time.sleep(0.005)
     return False
+
+
+def _queued_intruder(ctx: zmq.Context, endpoint: str, server_key: bytes | None, parts: list,
+                     attempts: int = 20) -> zmq.Socket | None:
+    """An intruder whose frame is queued. On a busy machine a ZAP refusal can come between connect() and the
+    send; the refused session then ends with its pipe and every later send is Again, so try a fresh socket."""
+    for _ in range(attempts):
+        sock = _intruder(ctx, endpoint, server_key)
+        if _queue(sock, parts, timeout_s=0.5):
+            return sock
+        sock.close()
+    return None
 
 
 def test_curve_pipeline_runs_and_refuses_unknown_keys_on_every_hop(tmp_path):
@@ -75,8 +87,8 @@ def test_curve_pipeline_runs_and_refuses_unknown_keys_on_every_hop(tmp_path):
                 # This run's id: a frame the stage would take, were it let through. Built before connecting, so
                 # it is queued before any handshake.
                 parts = good_message(stage, seq, run_id(tmp_path / "run"))
-                sock = _intruder(ctx, hops[stage]["bind"], key)
-                assert _queue(sock, parts), f"the intruder on {stage} could not queue its frame"
+                sock = _queued_intruder(ctx, hops[stage]["bind"], key, parts)
+                assert sock is not None, f"the intruder on {stage} could not queue its frame"
                 intruder_seqs[seq] = stage
                 socks.append(sock)
         for stage, url in urls.items():
