@@ -1,7 +1,7 @@
 """Detection on the 720p street video, one process: face_recognition's HOG (upsample 1, whole frame, every
 frame) as the reference, against facestream's region planner (engines/faces/planner.py).
 
-    python bench/bench_detection.py [--video street720.mp4] [--strides 1,2,3] [--detectors hog,mtcnn]
+    python bench/bench_detection.py [--video street720.mp4] [--strides 1,2,4] [--loops 4] [--detectors hog,mtcnn]
 
 ``stride`` s runs the planner on every s-th frame (a live stream processed at 25/s fps). Per strategy: faces
 per frame, recall against the reference on the same frames (greedy IoU >= 0.5) per face size, extra
@@ -100,18 +100,21 @@ def reference(frames: list[np.ndarray]) -> tuple[list[list], float]:
     return boxes, (time.process_time() - t0) / len(frames)
 
 
-def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int, det=None
+def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int, det=None, loops: int = 1
             ) -> tuple[list, float, dict]:
+    """The planner on every ``stride``-th frame of the video played ``loops`` times (a camera watching the
+    same street: what it learnt in one pass, e.g. where faces appear, carries into the next)."""
     det = det or HogDetector(upsample=1)
     planner = DetectionPlanner(cfg)
     pool = None  # dlib detectors are not thread-safe: threads need one each (RegionDetector does that)
     out, pixels = {}, {}
     t0 = time.process_time()
-    for i in range(0, len(frames), stride):
-        plan = planner.plan(frames[i])
-        found = detect_in_regions(det.detect, frames[i], plan.regions, pool, plan.scales)
+    for g in range(0, len(frames) * loops, stride):
+        f = frames[g % len(frames)]
+        plan = planner.plan(f)
+        found = detect_in_regions(det.detect, f, plan.regions, pool, plan.scales)
         planner.update(found)
-        out[i] = [d.box for d in found]
+        out[g] = [d.box for d in found]
         for k, v in plan.pixels.items():
             pixels[k] = pixels.get(k, 0) + v
     cpu = (time.process_time() - t0) / len(out)
@@ -121,7 +124,8 @@ def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: 
 def score(ref: list[list], got: dict) -> dict:
     found = {b: [0, 0] for b in BUCKETS}
     extra = n_got = n_ref = 0
-    for i, boxes in got.items():
+    for g, boxes in got.items():
+        i = g % len(ref)  # a looped run's frame g is the video's frame g mod its length
         hit, ex = match(ref[i], boxes)
         extra += ex
         n_got += len(boxes)
@@ -141,7 +145,8 @@ def score(ref: list[list], got: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--video", type=Path, default=None)
-    ap.add_argument("--strides", default="1,2,3")
+    ap.add_argument("--strides", default="1,2,4")
+    ap.add_argument("--loops", type=int, default=4, help="play the video this many times into the planner")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--planner", default="{}", help="PlannerConfig fields as JSON, e.g. '{\"motion\": false}'")
     ap.add_argument("--no-reference", action="store_true", help="skip timing the reference (boxes cached)")
@@ -167,11 +172,16 @@ def main() -> None:
         rows.append({"detector": "hog", "strategy": "reference: HOG upsample 1, whole frame", "stride": 1,
                      "cpu_s_per_frame": round(ref_cpu, 4), "load": load, **score(ref, dict(enumerate(ref))),
                      **hog_precision})
+        variants = [("planner (default): followed faces + rolling scan weighted by motion and by faces seen", cfg)]
+        if cfg.prior_weight > 0:
+            variants.append(("the same without the faces-seen prior (prior_weight 0)",
+                             PlannerConfig(**{**ap_cfg, "prior_weight": 0.0})))
         for s in (int(x) for x in args.strides.split(",")):
-            got, cpu, pixels = planned(frames, s, cfg, args.threads)
-            rows.append({"detector": "hog", "strategy": "planner (default): followed faces + motion-weighted rolling scan",
-                         "stride": s, "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
-                         "pixels_per_frame": pixels, **score(ref, got), **hog_precision})
+            for name, vcfg in variants:
+                got, cpu, pixels = planned(frames, s, vcfg, args.threads, loops=args.loops)
+                rows.append({"detector": "hog", "strategy": name, "stride": s, "loops": args.loops,
+                             "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
+                             "pixels_per_frame": pixels, **score(ref, got), **hog_precision})
     if "mtcnn" in kinds:
         det = mtcnn_detector()
         det.detect(frames[0])  # sessions warmed up
@@ -182,12 +192,12 @@ def main() -> None:
                      **score(ref, got), **mt_precision})
         mcfg = PlannerConfig(**{"track_window": det.smallest_face, **ap_cfg})
         for s in (int(x) for x in args.strides.split(",")):
-            got, cpu, pixels = planned(frames, s, mcfg, args.threads, det)
+            got, cpu, pixels = planned(frames, s, mcfg, args.threads, det, loops=args.loops)
             rows.append({"detector": "mtcnn", "strategy": "MTCNN in the planner", "stride": s,
                          "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
                          "pixels_per_frame": pixels, **score(ref, got), **mt_precision})
         fast = mtcnn_detector(thresholds=(0.8, 0.7, 0.7))  # P-Net 0.8: same recall on training.xml, fewer crops
-        got, cpu, pixels = planned(frames, 1, mcfg, args.threads, fast)
+        got, cpu, pixels = planned(frames, 1, mcfg, args.threads, fast, loops=args.loops)
         rows.append({"detector": "mtcnn", "strategy": "MTCNN in the planner, P-Net threshold 0.8", "stride": 1,
                      "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
                      "pixels_per_frame": pixels, **score(ref, got), **labelled_precision(fast.detect)})
@@ -196,7 +206,9 @@ def main() -> None:
     (res / "detection.json").write_text(json.dumps({"frames": len(frames), "threads": args.threads,
                                                     "planner": vars(cfg), "rows": rows}, indent=1))
     lines = ["# Detection: region planner vs whole-frame HOG (720p street video)", "",
-             f"{len(frames)} frames at 1280x720; CPU = process seconds per processed frame, {args.threads} "
+             f"{len(frames)} frames at 1280x720, played {args.loops} times into each planner row (stride s: "
+             "every s-th frame, as a live stream processed at 25/s fps); CPU = process seconds per processed "
+             f"frame, {args.threads} "
              f"detector thread(s); recall = reference faces found (IoU >= 0.5) on the same frames. "
              f"Planner schedule length {cfg.schedule_length} frames. Precision / recall: dlib's testing.xml "
              "(IoU >= 0.5). Load: the machine's 1-minute load average when the row was measured (2 cores, "

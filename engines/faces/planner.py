@@ -7,7 +7,9 @@ Each frame the fine detector (HOG upsampled once, the same as face_recognition's
 2. **scan**: one item of a rolling scan over the whole frame: ``tiles_x`` x ``tiles_y`` overlapping tiles at
    full resolution and the whole frame at ``coarse_scale`` (faces larger than the tile overlap). The item
    searched next is the one that waited longest, weighted up by the motion inside it (grey frame difference
-   on a small frame), so moving faces are found sooner; every item waits at most ``scan_bound`` frames.
+   on a small frame) and by the faces seen inside it lately (a fixed camera sees faces where people walk:
+   on the street video three of 24 cells of the frame hold 90 % of the faces), so new faces are found
+   sooner; every item waits at most ``scan_bound`` frames, so a face elsewhere is still found within it.
 3. optionally (``motion``) every motion blob; off by default: on the street video (crowd, swaying camera)
    the blobs covered 1.3 frames' area per frame, dearer than the whole frame.
 
@@ -42,6 +44,11 @@ class PlannerConfig:
     track_window: float = 40.0  # source pixels the detector's window covers at scale 1 (80 px / 2^upsample)
     track_keep: int = 8  # frames a face that was not found again is still searched for
     motion_weight: float = 20.0  # how much motion inside a scan item moves it up the queue
+    # How much the faces seen inside a scan item lately (relative to the item where most were seen) move it
+    # up the queue. Large on purpose: items where faces were seen come first, the rest at the bound. On the
+    # street video 40 and 1000 gave the same recall (0.76 vs 0.66 without, one frame in 4 processed).
+    prior_weight: float = 40.0
+    prior_half_life: float = 250.0  # processed frames after which a face seen counts half (~a minute live)
     # A cut (another scene, a camera switched): Bhattacharyya distance between the grey histograms of this
     # and the last small frame. Ordinary motion, even a second apart, stays under 0.06 on the street video;
     # cuts to unrelated images measured 0.24-0.38. (A fraction-of-pixels-changed test fired on ordinary
@@ -99,6 +106,7 @@ class DetectionPlanner:
         self._tracks: list[_Track] = []
         self._scan: list[tuple[Box, float]] = []  # the rolling scan's items: (box, scale)
         self._age: list[int] = []  # frames since each item was last searched
+        self._seen: np.ndarray = np.zeros(0)  # faces seen inside each item lately (decayed counts)
 
     def _small_grey(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
@@ -129,13 +137,16 @@ class DetectionPlanner:
         h, w = self._shape or (1, 1)
         sy, sx = mask.shape[0] / h, mask.shape[1] / w
         bound = 2 * len(self._scan)
+        top = float(self._seen.max()) if self._seen.size else 0.0
+        prior = self._seen / top if top > 0 else np.zeros(len(self._scan))
         best, best_score = 0, -1.0
         for i, ((x1, y1, x2, y2), _) in enumerate(self._scan):
             if self._age[i] >= bound:
                 score = 1e9 + self._age[i]
             else:
                 cell = mask[int(y1 * sy): int(np.ceil(y2 * sy)), int(x1 * sx): int(np.ceil(x2 * sx))]
-                score = self._age[i] * (1.0 + self.cfg.motion_weight * float(cell.mean() if cell.size else 0.0))
+                score = self._age[i] * (1.0 + self.cfg.motion_weight * float(cell.mean() if cell.size else 0.0)
+                                        + self.cfg.prior_weight * prior[i])
             if score > best_score:
                 best, best_score = i, score
         self._age[best] = 0
@@ -153,12 +164,14 @@ class DetectionPlanner:
             if self.cfg.coarse_scale > 0:
                 self._scan.append(((0, 0, w, h), self.cfg.coarse_scale))
             self._age = [0] * len(self._scan)
+            self._seen = np.zeros(len(self._scan))
             self._grey, self._tracks = grey, []
             return Plan([(0, 0, w, h)], [1.0], full=True, pixels={"full": w * h})
         motion, _, motion_cells = self._motion(grey, w, h)
         cut = _histogram_distance(grey, self._grey) > self.cfg.scene_cut
         self._grey = grey
-        if cut:
+        if cut:  # another scene: where faces were seen no longer says where they will be
+            self._seen[:] = 0.0
             return Plan([(0, 0, w, h)], [1.0], full=True, pixels={"full": w * h})
         pixels: dict[str, int] = {}
         tracks = [grow(t.predicted(), self.cfg.track_grow, abs(t.vx) + abs(t.vy), w, h) for t in self._tracks]
@@ -179,6 +192,7 @@ class DetectionPlanner:
 
     def update(self, detections: list[Detection]) -> None:
         """Follow this frame's faces into the next: match to the faces followed so far (IoU), update velocity."""
+        self._note_seen(detections)
         old = self._tracks
         used: set[int] = set()
         new: list[_Track] = []
@@ -200,6 +214,18 @@ class DetectionPlanner:
             if i not in used and t.missed < self.cfg.track_keep:
                 new.append(_Track(t.predicted(), t.vx, t.vy, t.missed + 1))
         self._tracks = new
+
+
+    def _note_seen(self, detections: list[Detection]) -> None:
+        """Decay the per-item face counts and add this frame's faces to the items holding their centres."""
+        if not self._seen.size or self.cfg.prior_weight <= 0:
+            return
+        self._seen *= 0.5 ** (1.0 / self.cfg.prior_half_life)
+        for d in detections:
+            cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+            for i, ((x1, y1, x2, y2), scale) in enumerate(self._scan):
+                if scale == 1.0 and x1 <= cx < x2 and y1 <= cy < y2:
+                    self._seen[i] += 1.0
 
 
 def _histogram_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facestream.engines.faces.detector import HogDetector
+from facestream.engines.faces.detector import Detection, HogDetector
 from facestream.engines.faces.labelled import read_imglab, score_labelled
-from facestream.engines.faces.planner import PlannerConfig, tile_grid
+from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig, tile_grid
 from facestream.engines.faces.region_detector import RegionDetector
 from facestream.engines.faces.regions import iou, merge
 
@@ -75,6 +75,33 @@ def test_a_still_face_appearing_anywhere_is_found_within_the_bound(face_crop, wh
             break
     assert found_at is not None, f"face at {where} not found within {cfg.scan_bound} frames"
     assert found_at <= cfg.scan_bound
+
+
+@pytest.mark.parametrize("prior_weight", [0.0, PlannerConfig().prior_weight])
+def test_the_scan_returns_sooner_where_faces_were_seen_and_still_visits_everywhere(prior_weight):
+    """A fixed camera sees faces where people walk: the rolling scan goes back there more often, and every
+    item is still searched within the bound. Without the prior (weight 0) all items wait alike."""
+    cfg = PlannerConfig(prior_weight=prior_weight, motion_weight=0.0)
+    planner = DetectionPlanner(cfg)
+    frame = _scene(3)
+    spot = Detection((480.0, 380.0, 528.0, 428.0), 1.0)
+    planner.plan(frame)
+    for _ in range(cfg.schedule_length):  # a face is seen at spot for a while
+        planner.plan(frame)
+        planner.update([spot])
+    searched = []
+    for _ in range(2 * cfg.scan_bound):  # then no faces: which items does the scan search?
+        searched.append(tuple(planner.plan(frame).regions[-1]))
+        planner.update([])
+    hot = [tuple(b) for b, scale in planner._scan if scale == 1.0 and b[0] <= 504 < b[2] and b[1] <= 404 < b[3]]
+    visits = {tuple(b): searched.count(tuple(b)) for b, _ in planner._scan}
+    cold = sorted(v for b, v in visits.items() if b not in hot)
+    assert min(visits.values()) >= 2, "an item waited longer than the bound"
+    hot_visits = min(visits[b] for b in hot)
+    if prior_weight > 0:
+        assert hot_visits >= 3 * cold[len(cold) // 2], (hot_visits, cold)
+    else:
+        assert max(visits.values()) - min(visits.values()) <= 1, visits
 
 
 def test_a_moving_face_stays_found(face_crop):
