@@ -215,7 +215,6 @@ class DetectionPlanner:
                 new.append(_Track(t.predicted(), t.vx, t.vy, t.missed + 1))
         self._tracks = new
 
-
     def _note_seen(self, detections: list[Detection]) -> None:
         """Decay the per-item face counts and add this frame's faces to the items holding their centres."""
         if not self._seen.size or self.cfg.prior_weight <= 0:
