@@ -81,7 +81,9 @@ def test_the_planner_drives_mtcnn(mtcnn, astronaut):
         frame = scene.copy()
         x, y = 200 + 15 * k, 300 + 4 * k
         frame[y: y + 110, x: x + 90] = face
-        hits += any(iou(d.box, (x, y, x + 90, y + 110)) > 0.2 for d in det.detect("s", frame))
+        # the face as MTCNN draws it on the whole frame (the pasted patch holds hair and background too)
+        ref = max(mtcnn.detect(frame), key=lambda d: iou(d.box, (x, y, x + 90, y + 110))).box
+        hits += any(iou(d.box, ref) > 0.4 for d in det.detect("s", frame))
     assert hits == 12 and det.pixels["tracks"] > 0  # found by the full pass, then followed
     det.close()
 
