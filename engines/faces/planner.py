@@ -223,6 +223,7 @@ class DetectionPlanner:
         for d in detections:
             cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
             for i, ((x1, y1, x2, y2), scale) in enumerate(self._scan):
+                # not the coarse whole-frame item: it holds every face, and would always be the busiest
                 if scale == 1.0 and x1 <= cx < x2 and y1 <= cy < y2:
                     self._seen[i] += 1.0
 

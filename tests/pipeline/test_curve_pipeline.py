@@ -42,8 +42,9 @@ def _intruder(ctx: zmq.Context, endpoint: str, server_key: bytes | None) -> zmq.
 
 
 def _queue(sock: zmq.Socket, parts: list, timeout_s: float) -> bool:
-    """Queue ``parts`` on the intruder's socket. Without IMMEDIATE its pipe exists from connect() until the
-    refused handshake drops it, so a send right after connect() is queued whatever POLLOUT says."""
+    """Queue ``parts`` on the intruder's socket within ``timeout_s``. Without IMMEDIATE its pipe exists from
+    connect() until a refused handshake drops it, so a send soon after connect() is queued whatever POLLOUT
+    says (``_queued_intruder`` covers the refusal that comes first)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
