@@ -100,10 +100,11 @@ def reference(frames: list[np.ndarray]) -> tuple[list[list], float]:
     return boxes, (time.process_time() - t0) / len(frames)
 
 
-def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int, det=None, loops: int = 1
-            ) -> tuple[list, float, dict]:
+def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int, det=None, loops: int = 1,
+            luma: bool = False) -> tuple[list, float, dict]:
     """The planner on every ``stride``-th frame of the video played ``loops`` times (a camera watching the
-    same street: what it learnt in one pass, e.g. where faces appear, carries into the next)."""
+    same street: what it learnt in one pass, e.g. where faces appear, carries into the next). ``luma``: HOG
+    on the frame's grey levels, converted per processed frame as the pipeline does (HogSpec.luma)."""
     det = det or HogDetector(upsample=1)
     planner = DetectionPlanner(cfg)
     pool = None  # dlib detectors are not thread-safe: threads need one each (RegionDetector does that)
@@ -111,6 +112,7 @@ def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: 
     t0 = time.process_time()
     for g in range(0, len(frames) * loops, stride):
         f = frames[g % len(frames)]
+        f = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if luma else f
         plan = planner.plan(f)
         found = detect_in_regions(det.detect, f, plan.regions, pool, plan.scales)
         planner.update(found)
@@ -168,20 +170,29 @@ def main() -> None:
     ap_cfg = json.loads(args.planner)
     cfg = PlannerConfig(**ap_cfg)
     if "hog" in kinds:
-        hog_precision = labelled_precision(HogDetector(upsample=1).detect)
+        hog = HogDetector(upsample=1)
+        hog_precision = labelled_precision(hog.detect)
+        luma_precision = labelled_precision(lambda rgb: hog.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
         rows.append({"detector": "hog", "strategy": "reference: HOG upsample 1, whole frame", "stride": 1,
                      "cpu_s_per_frame": round(ref_cpu, 4), "load": load, **score(ref, dict(enumerate(ref))),
                      **hog_precision})
-        variants = [("planner (default): followed faces + rolling scan weighted by motion and by faces seen", cfg)]
+        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        got, cpu = whole(grey, hog)
+        rows.append({"detector": "hog", "strategy": "HOG upsample 1 on the frame's luma, whole frame", "stride": 1,
+                     "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
+                     **score(ref, got), **luma_precision})
+        variants = [("planner (default): followed faces + rolling scan weighted by motion and by faces seen, "
+                     "HOG on luma", cfg, True, luma_precision),
+                    ("the same on colour (inference.detector.luma false)", cfg, False, hog_precision)]
         if cfg.prior_weight > 0:
-            variants.append(("the same without the faces-seen prior (prior_weight 0)",
-                             PlannerConfig(**{**ap_cfg, "prior_weight": 0.0})))
+            variants.append(("the default without the faces-seen prior (prior_weight 0)",
+                             PlannerConfig(**{**ap_cfg, "prior_weight": 0.0}), True, luma_precision))
         for s in (int(x) for x in args.strides.split(",")):
-            for name, vcfg in variants:
-                got, cpu, pixels = planned(frames, s, vcfg, args.threads, loops=args.loops)
+            for name, vcfg, luma, precision in variants:
+                got, cpu, pixels = planned(frames, s, vcfg, args.threads, loops=args.loops, luma=luma)
                 rows.append({"detector": "hog", "strategy": name, "stride": s, "loops": args.loops,
                              "cpu_s_per_frame": round(cpu, 4), "load": f"load {os.getloadavg()[0]:.1f}",
-                             "pixels_per_frame": pixels, **score(ref, got), **hog_precision})
+                             "pixels_per_frame": pixels, **score(ref, got), **precision})
     if "mtcnn" in kinds:
         det = mtcnn_detector()
         det.detect(frames[0])  # sessions warmed up

@@ -136,7 +136,7 @@ def backends(run_dir: Path) -> dict[str, str]:
     return out
 
 
-def facestream_live(urls: list[str], warmup: float, seconds: float) -> dict:
+def facestream_live(urls: list[str], warmup: float, seconds: float, overrides: list[str] = ()) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="fs-bench-live-"))
     run_dir, out = tmp / "run", tmp / "out"
     cfg = {"sources": [{"id": f"cam{i}", "uri": u} for i, u in enumerate(urls)],
@@ -144,7 +144,8 @@ def facestream_live(urls: list[str], warmup: float, seconds: float) -> dict:
            "metrics": {"ports": dict.fromkeys(STAGES, 0)}, "inference": {"gallery": str(tmp / "gallery.db")}}
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     log = open(tmp / "log.txt", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "facestream.pipeline.cli", "run", str(tmp / "c.yaml")], cwd=REPO,
+    sets = [a for o in overrides for a in ("--set", o)]
+    proc = subprocess.Popen([sys.executable, "-m", "facestream.pipeline.cli", "run", str(tmp / "c.yaml"), *sets], cwd=REPO,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     peak, t0 = 0.0, time.time()
     try:
@@ -237,6 +238,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--warmup", type=float, default=15.0)
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for an A/B run (facestream run --set); the report then is not the defaults'")
     ap.add_argument("--note", default="", help="a line for the report (e.g. 'machine shared with other jobs')")
     args = ap.parse_args()
     reason = missing_reason()
@@ -248,7 +251,7 @@ def main() -> None:
         cams = start_cameras(n, video)
         try:
             urls = [u for _, u in cams]
-            row = {"n": n, "facestream": facestream_live(urls, args.warmup, args.seconds)}
+            row = {"n": n, "facestream": facestream_live(urls, args.warmup, args.seconds, args.set)}
         finally:
             stop([p for p, _ in cams])
         if not args.no_peer:
@@ -265,7 +268,7 @@ def main() -> None:
 def write(rows: list[dict], args: argparse.Namespace) -> None:
     res = REPO / "bench" / "results"
     (res / "live.json").write_text(json.dumps({"seconds": args.seconds, "warmup": args.warmup, "note": args.note,
-                                               "rows": rows}, indent=1))
+                                               "overrides": args.set, "rows": rows}, indent=1))
     lines = ["# Live: 720p25 RTSP cameras into `facestream run` (default config)", "",
              f"`python bench/bench_live.py --cameras {args.cameras} --seconds {args.seconds:g}`: per camera, "
              f"{args.seconds:g} s after {args.warmup:g} s warm-up. Latency = capture to result. RSS = all the "
@@ -273,6 +276,8 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
              "facestream (not at the same time).", ""]
     if args.note:
         lines += [f"**Note:** {args.note}", ""]
+    if args.set:
+        lines += ["**Not the defaults:** " + ", ".join(f"`{o}`" for o in args.set), ""]
     loops = {r["peer"]["loop"] for r in rows if r.get("peer")}
     if loops:
         lines += ["Peer loop: " + ", ".join(sorted(loops)) + " (without face_recognition the peer skips the "

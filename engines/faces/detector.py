@@ -181,8 +181,10 @@ class HogDetector:
         self.score_threshold = float(score_threshold)
 
     def detect(self, rgb: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
-        """Faces, best score first; ``score_threshold`` overrides the detector's for this call."""
-        _check_rgb(rgb)
+        """Faces, best score first; ``score_threshold`` overrides the detector's for this call. ``rgb`` may
+        also be a grey (H, W) uint8 image: one gradient per pixel instead of the strongest of three."""
+        if not (isinstance(rgb, np.ndarray) and rgb.ndim == 2 and rgb.dtype == np.uint8):
+            _check_rgb(rgb)
         thr = self.score_threshold if score_threshold is None else float(score_threshold)
         rects, scores, _ = self._detector.run(rgb, self.upsample, thr)
         dets = [

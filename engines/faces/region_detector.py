@@ -10,23 +10,26 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 
 from .detector import Detection, HogDetector
 from .low_light import LowLightDetector, for_detector
 from .planner import DetectionPlanner, PlannerConfig
-from .regions import detect_in_regions
+from .regions import detect_in_frames
 
 
 class RegionDetector:
     """``detector``: a HogDetector or MtcnnDetector, or one wrapped in LowLightDetector (a dark frame is then
     enhanced once, whole, before the planner and the crops see it, and HOG's lower dark-frame threshold applies
-    to every crop)."""
+    to every crop). ``luma``: HOG searches the frame's grey levels (ignored for other detectors)."""
 
-    def __init__(self, detector, cfg: PlannerConfig | None = None, threads: int = 2):
+    def __init__(self, detector, cfg: PlannerConfig | None = None, threads: int = 2, luma: bool = False):
         self.low_light = detector if isinstance(detector, LowLightDetector) else None
         detector = detector.inner if isinstance(detector, LowLightDetector) else detector
         self.detector = detector
+        # HOG on the frame's grey levels (one conversion per frame, crops cut from it): see HogSpec.luma
+        self.luma = bool(luma) and isinstance(detector, HogDetector)
         self._local = threading.local()
         # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
         # that window allows at this detector's upsampling (MTCNN: its min_face, ``smallest_face``).
@@ -39,22 +42,44 @@ class RegionDetector:
 
     def detect(self, stream: str, frame: np.ndarray) -> list[Detection]:
         """Faces in this frame of ``stream`` (frames of one stream in order), best score first."""
-        planner = self._planners.get(stream)
-        if planner is None:
-            planner = self._planners[stream] = DetectionPlanner(self.cfg)
-        thr = None
-        if self.low_light is not None:
-            frame, dark = for_detector(frame, self.low_light.dark_luma)
-            if dark:
-                self.low_light.dark_frames += 1
-                thr = self.low_light.dark_threshold()
-        plan = planner.plan(frame)
-        found = detect_in_regions(lambda crop: self._detect(crop, thr), frame, plan.regions, self._pool, plan.scales)
-        planner.update(found)
-        self.frames += 1
-        for k, v in plan.pixels.items():
-            self.pixels[k] = self.pixels.get(k, 0) + v
-        return found
+        return self.detect_frames([(stream, frame)])[0]
+
+    def detect_frames(self, frames: list[tuple[str, np.ndarray]]) -> list[list[Detection]]:
+        """Faces in each of these frames (``(stream, frame)``, each stream's frames in order), one list per
+        frame. The crops of frames of different streams run on the pool together; a stream's next frame waits
+        for its planner to learn from the one before."""
+        out: list[list[Detection]] = [[] for _ in frames]
+        pending = list(range(len(frames)))
+        while pending:
+            wave: list[int] = []
+            later: list[int] = []
+            for i in pending:
+                (later if any(frames[j][0] == frames[i][0] for j in wave) else wave).append(i)
+            jobs, plans = [], []
+            for i in wave:
+                stream, frame = frames[i]
+                planner = self._planners.get(stream)
+                if planner is None:
+                    planner = self._planners[stream] = DetectionPlanner(self.cfg)
+                thr = None
+                if self.low_light is not None:
+                    frame, dark = for_detector(frame, self.low_light.dark_luma)
+                    if dark:
+                        self.low_light.dark_frames += 1
+                        thr = self.low_light.dark_threshold()
+                if self.luma:
+                    frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+                plan = planner.plan(frame)
+                jobs.append((lambda crop, thr=thr: self._detect(crop, thr), frame, plan.regions, plan.scales))
+                plans.append((planner, plan))
+            for i, (planner, plan), found in zip(wave, plans, detect_in_frames(jobs, self._pool), strict=True):
+                planner.update(found)
+                out[i] = found
+                self.frames += 1
+                for k, v in plan.pixels.items():
+                    self.pixels[k] = self.pixels.get(k, 0) + v
+            pending = later
+        return out
 
     def _detect(self, crop: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
         if getattr(self.detector, "thread_safe", False):

@@ -91,9 +91,21 @@ def detect_in_regions(
 ) -> list[Detection]:
     """Detections of ``detect`` run on each crop (resized by its scale, 1 = as is), in frame pixels, clipped
     to the frame, deduplicated. With an executor the crops run in parallel (dlib's HOG releases the GIL)."""
-    h, w = frame.shape[:2]
+    return detect_in_frames([(detect, frame, regions, scales)], executor)[0]
 
-    def one(k: int) -> list[Detection]:
+
+# the detector for a frame's crops, the frame, its regions, their scales (None: all 1)
+Job = tuple[Callable[[np.ndarray], list[Detection]], np.ndarray, list[Box], "list[float] | None"]
+
+
+def detect_in_frames(jobs: list[Job], executor: Executor | None = None) -> list[list[Detection]]:
+    """:func:`detect_in_regions` for several frames at once: the crops of every frame go to the executor
+    together, largest first, so both cores stay busy while one frame's last crop runs (a frame alone
+    leaves a core idle behind its largest crop). One deduplicated list per frame, in the jobs' order."""
+
+    def one(job: int, k: int) -> list[Detection]:
+        detect, frame, regions, scales = jobs[job]
+        h, w = frame.shape[:2]
         x1, y1, x2, y2 = regions[k]
         x1, y1 = x1 - x1 % ALIGN, y1 - y1 % ALIGN  # the same HOG cell grid as on the whole frame
         crop = frame[y1:y2, x1:x2]
@@ -107,10 +119,17 @@ def detect_in_regions(
                           None if d.landmarks is None else d.landmarks / s + np.float32((x1, y1)))
                 for d in found]
 
-    order = sorted((k for k, r in enumerate(regions) if r[2] - r[0] >= 8 and r[3] - r[1] >= 8),
-                   key=lambda k: -area(regions[k]))
+    def cost(jk: tuple[int, int]) -> float:
+        _, _, regions, scales = jobs[jk[0]]
+        return area(regions[jk[1]]) * (1.0 if scales is None else scales[jk[1]]) ** 2
+
+    order = sorted(((j, k) for j, (_, _, regions, _) in enumerate(jobs) for k, r in enumerate(regions)
+                    if r[2] - r[0] >= 8 and r[3] - r[1] >= 8), key=lambda jk: -cost(jk))
     if executor is not None and len(order) > 1:
-        parts = list(executor.map(one, order))
+        parts = list(executor.map(lambda jk: one(*jk), order))
     else:
-        parts = [one(k) for k in order]
-    return dedupe([d for p in parts for d in p])
+        parts = [one(*jk) for jk in order]
+    per_frame: list[list[Detection]] = [[] for _ in jobs]
+    for (j, _), found in zip(order, parts, strict=True):
+        per_frame[j].extend(found)
+    return [dedupe(found) for found in per_frame]

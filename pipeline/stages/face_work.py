@@ -44,7 +44,8 @@ class FaceWork:
         if getattr(spec, "regions", False):  # hog and mtcnn
             from facestream.engines.faces.region_detector import RegionDetector
 
-            self.regions = RegionDetector(self.analyzer.detector, threads=spec.threads)
+            self.regions = RegionDetector(self.analyzer.detector, threads=spec.threads,
+                                          luma=getattr(spec, "luma", False))
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":
@@ -68,23 +69,30 @@ class FaceWork:
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
         log.info("inference: detector %s, recognizer %s", ic.detector.type, ic.recognizer if ic.embed else "none")
 
-    def _faces(self, stream: str, rgb: np.ndarray, still: bool = False) -> list:
-        """Detections with landmarks, chip and quality (no embedding yet), smaller than min_face dropped.
-        A still is searched whole (the region planner follows faces from frame to frame)."""
+    def _faces(self, frames: list[FrameIn], stills: list[bool]) -> list[list]:
+        """Per frame: detections with landmarks, chip and quality (no embedding yet), smaller than min_face
+        dropped. Video frames go to the region planner together (their crops share the detector's threads);
+        a still is searched whole (the planner follows faces from frame to frame)."""
         min_face = self.cfg.inference.detector.min_face
-        rgb = np.ascontiguousarray(rgb)
-        regions = self.regions if not still else None
-        dets = regions.detect(stream, rgb) if regions else self.analyzer.detector.detect(rgb)
-        return self.analyzer.describe(rgb, [d for d in dets if min(d.box[2] - d.box[0], d.box[3] - d.box[1])
-                                            >= min_face])
+        rgbs = [np.ascontiguousarray(f[3]) for f in frames]
+        dets: list[list] = [[] for _ in frames]
+        planned = [k for k, still in enumerate(stills) if self.regions is not None and not still]
+        if planned:
+            assert self.regions is not None
+            for k, found in zip(planned, self.regions.detect_frames([(frames[k][0], rgbs[k]) for k in planned]),
+                                strict=True):
+                dets[k] = found
+        for k in set(range(len(frames))) - set(planned):
+            dets[k] = self.analyzer.detector.detect(rgbs[k])
+        return [self.analyzer.describe(rgb, [d for d in found if min(d.box[2] - d.box[0], d.box[3] - d.box[1])
+                                             >= min_face]) for rgb, found in zip(rgbs, dets, strict=True)]
 
     def run(self, frames: list[FrameIn], stills: list[bool] | None = None
             ) -> list[tuple[list[FaceRecord], list[EventRecord]]]:
         """Per frame: its faces (source pixels, with track and identity when recognising) and track events.
         Frames flagged in ``stills`` are photos: each face decided on its own (still_work.py)."""
         stills = stills or [False] * len(frames)
-        per_frame = [self._faces(stream, rgb, still) for (stream, _, _, rgb, _), still in zip(frames, stills,
-                                                                                            strict=True)]
+        per_frame = self._faces(frames, stills)
         records = [[FaceRecord.detected(f.box, f.score, f.quality.score, f.landmarks, scale) for f in faces]
                    for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True)]
         events: list[list[EventRecord]] = [[] for _ in frames]

@@ -104,8 +104,9 @@ def test_the_scan_returns_sooner_where_faces_were_seen_and_still_visits_everywhe
         assert max(visits.values()) - min(visits.values()) <= 1, visits
 
 
-def test_a_moving_face_stays_found(face_crop):
-    det = RegionDetector(HogDetector(1), threads=2)
+@pytest.mark.parametrize("luma", [False, True])
+def test_a_moving_face_stays_found(face_crop, luma):
+    det = RegionDetector(HogDetector(1), threads=2, luma=luma)
     scene = _scene(1)
     h, w = face_crop.shape[:2]
     hits = 0
@@ -119,6 +120,38 @@ def test_a_moving_face_stays_found(face_crop):
     assert hits == 20  # first frame by the full pass, then every frame from the track region
 
 
+def test_frames_of_several_streams_detected_together_equal_one_at_a_time(face_crop):
+    """detect_frames runs the crops of every stream's frame on the pool at once; each stream's planner still
+    sees its frames in order, so the faces are those of one frame at a time (two frames of one stream in a
+    batch: the second is planned after the first)."""
+    h, w = face_crop.shape[:2]
+    frames = []
+    for k in range(6):
+        frame = _scene(3 + k % 2)
+        x, y = 150 + 40 * (k // 2) + 300 * (k % 2), 200 + 5 * k
+        frame[y: y + h, x: x + w] = face_crop
+        frames.append(("a" if k % 2 == 0 else "b", frame))
+    alone = RegionDetector(HogDetector(1), threads=1, luma=True)
+    one_by_one = [alone.detect(s, f) for s, f in frames]
+    together = RegionDetector(HogDetector(1), threads=2, luma=True)
+    batched = together.detect_frames(frames[:2]) + together.detect_frames(frames[2:])  # the second: a, b, a, b
+    alone.close()
+    together.close()
+    assert all(len(d) == 1 for d in one_by_one), [len(d) for d in one_by_one]
+    assert [[d.box for d in f] for f in batched] == [[d.box for d in f] for f in one_by_one]
+    assert together.frames == 6
+
+
+def test_hog_takes_grey_frames_and_finds_the_colour_frames_faces(astronaut):
+    import cv2
+
+    colour = HogDetector(1).detect(astronaut)
+    grey = HogDetector(1).detect(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY))
+    # the face (colour HOG at upsample 1 also scores a weak box on the astronaut's suit: 0.12)
+    assert grey and iou(colour[0].box, grey[0].box) > 0.8, (colour, grey)
+    assert all(d.score < 0.5 for d in colour[1:] + grey[1:])
+
+
 def test_streams_are_planned_separately(face_crop):
     det = RegionDetector(HogDetector(1), threads=1)
     frame = _scene(2)
@@ -130,13 +163,14 @@ def test_streams_are_planned_separately(face_crop):
 
 
 @pytest.mark.skipif(not TESTING.exists(), reason=f"labelled photos not found at {TESTING}")
-def test_default_mode_precision_and_recall_on_labelled_photos():
+@pytest.mark.parametrize("luma", [True, False])  # the default (HogSpec.luma), and colour
+def test_default_mode_precision_and_recall_on_labelled_photos(luma):
     import cv2
 
     tp = fp = n = 0
     for path, boxes in read_imglab(TESTING):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        det = RegionDetector(HogDetector(1), threads=2)  # each photo is a new stream's first frame
+        det = RegionDetector(HogDetector(1), threads=2, luma=luma)  # each photo is a new stream's first frame
         t, f, k = score_labelled([d.box for d in det.detect("photo", rgb)], boxes)
         tp, fp, n = tp + t, fp + f, n + k
         det.close()
