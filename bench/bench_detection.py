@@ -30,8 +30,9 @@ sys.path.insert(0, str(REPO))
 
 from facestream.engines.faces.detector import HogDetector  # noqa: E402
 from facestream.engines.faces.labelled import read_imglab, score_labelled  # noqa: E402
-from facestream.engines.faces.planner import DetectionPlanner, PlannerConfig  # noqa: E402
-from facestream.engines.faces.regions import detect_in_regions, iou  # noqa: E402
+from facestream.engines.faces.planner import PlannerConfig  # noqa: E402
+from facestream.engines.faces.region_detector import RegionDetector  # noqa: E402
+from facestream.engines.faces.regions import iou  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "data" / "facenet_pytorch_assets" / "examples" / "video.mp4"
 TESTING = REPO.parent / "shared" / "data" / "dlib_faces_detection" / "faces" / "testing.xml"
@@ -102,25 +103,18 @@ def reference(frames: list[np.ndarray]) -> tuple[list[list], float]:
 
 def planned(frames: list[np.ndarray], stride: int, cfg: PlannerConfig, threads: int, det=None, loops: int = 1,
             luma: bool = False) -> tuple[list, float, dict]:
-    """The planner on every ``stride``-th frame of the video played ``loops`` times (a camera watching the
-    same street: what it learnt in one pass, e.g. where faces appear, carries into the next). ``luma``: HOG
-    on the frame's grey levels, converted per processed frame as the pipeline does (HogSpec.luma)."""
-    det = det or HogDetector(upsample=1)
-    planner = DetectionPlanner(cfg)
-    pool = None  # dlib detectors are not thread-safe: threads need one each (RegionDetector does that)
-    out, pixels = {}, {}
+    """The planner (the product's RegionDetector: track margin, luma when asked) on every ``stride``-th frame
+    of the video played ``loops`` times (a camera watching the same street: what it learnt in one pass, e.g.
+    where faces appear, carries into the next). ``luma``: HOG on the frame's grey levels (HogSpec.luma)."""
+    regions = RegionDetector(det or HogDetector(upsample=1), cfg, threads=threads, luma=luma)
+    out = {}
     t0 = time.process_time()
     for g in range(0, len(frames) * loops, stride):
-        f = frames[g % len(frames)]
-        f = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if luma else f
-        plan = planner.plan(f)
-        found = detect_in_regions(det.detect, f, plan.regions, pool, plan.scales)
-        planner.update(found)
-        out[g] = [d.box for d in found]
-        for k, v in plan.pixels.items():
-            pixels[k] = pixels.get(k, 0) + v
+        out[g] = [d.box for d in regions.detect("street", frames[g % len(frames)])]
     cpu = (time.process_time() - t0) / len(out)
-    return out, cpu, {k: round(v / len(out) / (frames[0].shape[0] * frames[0].shape[1]), 3) for k, v in pixels.items()}
+    regions.close()
+    area = frames[0].shape[0] * frames[0].shape[1]
+    return out, cpu, {k: round(v / len(out) / area, 3) for k, v in regions.pixels.items()}
 
 
 def score(ref: list[list], got: dict) -> dict:

@@ -56,6 +56,7 @@ class HogSpec(DetectorSpec):
     upsample: int = Field(default=1, ge=0, le=3, title="HOG: times the image is doubled first (finds smaller faces, slower)")
     regions: bool = Field(default=True, title="HOG: search only around followed faces plus a rolling scan of the frame (engines/faces/planner.py); false = the whole frame every frame")
     threads: int = Field(default=2, ge=1, le=64, title="HOG with regions: threads running the detector on a frame's regions")
+    track_margin: float = Field(default=0.4, ge=0.0, le=2.0, title="HOG with regions: a followed face is kept at this much under score_threshold while it scored over it within the last 8 frames (hysteresis; a weak box elsewhere never starts a face); 0 = off")
     luma: bool = Field(default=True, title="HOG with regions: search video frames' luma, not their colour (dlib takes the strongest of the three channels' gradients): about 25 % less CPU; on the street video it finds 97 % of the faces colour HOG finds (docs/detection.md)")
 
     def options(self) -> dict[str, Any]:

@@ -43,6 +43,11 @@ class PlannerConfig:
     track_grow: float = 0.6  # fraction of a tracked face's side added on each side
     track_window: float = 40.0  # source pixels the detector's window covers at scale 1 (80 px / 2^upsample)
     track_keep: int = 8  # frames a face that was not found again is still searched for
+    # A followed face is accepted in its own region at this much under the detector's score threshold, as
+    # long as it scored over the threshold within the last ``track_keep`` frames (hysteresis, as ByteTrack
+    # keeps low-score boxes that continue a track): a face turning or blurring for a few frames stays found,
+    # and a weak box elsewhere never starts a face. 0 = off. HOG's SVM score units (regions of MTCNN: off).
+    track_margin: float = 0.4
     motion_weight: float = 20.0  # how much motion inside a scan item moves it up the queue
     # How much the faces seen inside a scan item lately (relative to the item where most were seen) move it
     # up the queue. Large on purpose: items where faces were seen come first, the rest at the bound. On the
@@ -71,6 +76,7 @@ class Plan:
     scales: list[float]
     full: bool = False
     pixels: dict[str, int] = field(default_factory=dict)  # crop pixels per reason (tracks/motion/scan/full)
+    followed: int = 0  # the first this many regions are followed faces (searched at the track margin)
 
 
 @dataclass
@@ -79,6 +85,7 @@ class _Track:
     vx: float = 0.0
     vy: float = 0.0
     missed: int = 0
+    weak: int = 0  # frames since the face last scored over the detector's threshold
 
     def predicted(self) -> tuple[float, float, float, float]:
         x1, y1, x2, y2 = self.box
@@ -188,10 +195,17 @@ class DetectionPlanner:
         regions.append(box)
         scales.append(scale)
         pixels["scan"] = int((box[2] - box[0]) * (box[3] - box[1]) * scale**2)
-        return Plan(regions, scales, pixels=pixels)
+        return Plan(regions, scales, pixels=pixels, followed=len(tracks))
 
-    def update(self, detections: list[Detection]) -> None:
-        """Follow this frame's faces into the next: match to the faces followed so far (IoU), update velocity."""
+    def accept(self, detections: list[Detection], threshold: float) -> list[Detection]:
+        """This frame's faces: those scoring at least ``threshold``, and weaker ones (found at the track margin)
+        where a face that scored over it within ``track_keep`` frames is predicted (IoU > 0.3)."""
+        recent = [t.predicted() for t in self._tracks if t.weak < self.cfg.track_keep]
+        return [d for d in detections if d.score >= threshold or any(iou(d.box, b) > 0.3 for b in recent)]
+
+    def update(self, detections: list[Detection], threshold: float | None = None) -> None:
+        """Follow this frame's faces into the next: match to the faces followed so far (IoU), update velocity.
+        ``threshold``: the detector's score threshold (a face under it only continues a track, see accept)."""
         self._note_seen(detections)
         old = self._tracks
         used: set[int] = set()
@@ -202,17 +216,19 @@ class DetectionPlanner:
                 v = iou(d.box, t.predicted())
                 if i not in used and v > best_iou:
                     best, best_iou = i, v
+            strong = threshold is None or d.score >= threshold
             if best < 0:
-                new.append(_Track(tuple(d.box)))
+                new.append(_Track(tuple(d.box), weak=0 if strong else self.cfg.track_keep))
                 continue
             used.add(best)
             t = old[best]
             cx = (d.box[0] + d.box[2] - t.box[0] - t.box[2]) / 2
             cy = (d.box[1] + d.box[3] - t.box[1] - t.box[3]) / 2
-            new.append(_Track(tuple(d.box), 0.5 * t.vx + 0.5 * cx, 0.5 * t.vy + 0.5 * cy))
+            new.append(_Track(tuple(d.box), 0.5 * t.vx + 0.5 * cx, 0.5 * t.vy + 0.5 * cy,
+                              weak=0 if strong else t.weak + 1))
         for i, t in enumerate(old):
             if i not in used and t.missed < self.cfg.track_keep:
-                new.append(_Track(t.predicted(), t.vx, t.vy, t.missed + 1))
+                new.append(_Track(t.predicted(), t.vx, t.vy, t.missed + 1, t.weak + 1))
         self._tracks = new
 
     def _note_seen(self, detections: list[Detection]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -16,25 +17,30 @@ import numpy as np
 from .detector import Detection, HogDetector
 from .low_light import LowLightDetector, for_detector
 from .planner import DetectionPlanner, PlannerConfig
-from .regions import detect_in_frames
+from .regions import dedupe, detect_in_frames
 
 
 class RegionDetector:
     """``detector``: a HogDetector or MtcnnDetector, or one wrapped in LowLightDetector (a dark frame is then
     enhanced once, whole, before the planner and the crops see it, and HOG's lower dark-frame threshold applies
-    to every crop). ``luma``: HOG searches the frame's grey levels (ignored for other detectors)."""
+    to every crop). ``luma``: HOG searches the frame's grey levels (ignored for other detectors).
+    ``track_margin`` overrides the config's (PlannerConfig.track_margin; HOG only)."""
 
-    def __init__(self, detector, cfg: PlannerConfig | None = None, threads: int = 2, luma: bool = False):
+    def __init__(self, detector, cfg: PlannerConfig | None = None, threads: int = 2, luma: bool = False,
+                 track_margin: float | None = None):
         self.low_light = detector if isinstance(detector, LowLightDetector) else None
         detector = detector.inner if isinstance(detector, LowLightDetector) else detector
         self.detector = detector
         # HOG on the frame's grey levels (one conversion per frame, crops cut from it): see HogSpec.luma
         self.luma = bool(luma) and isinstance(detector, HogDetector)
+        self.margin_ok = isinstance(detector, HogDetector)  # the track margin is in HOG's score units
         self._local = threading.local()
         # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
         # that window allows at this detector's upsampling (MTCNN: its min_face, ``smallest_face``).
         window = getattr(detector, "smallest_face", None) or 80.0 / 2 ** detector.upsample
         self.cfg = cfg or PlannerConfig(track_window=float(window))
+        if track_margin is not None:
+            self.cfg = replace(self.cfg, track_margin=float(track_margin))
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="detect") if threads > 1 else None
         self._planners: dict[str, DetectionPlanner] = {}
         self.pixels: dict[str, int] = {}  # crop pixels searched, per reason (tracks / scan / full / motion)
@@ -61,7 +67,7 @@ class RegionDetector:
                 planner = self._planners.get(stream)
                 if planner is None:
                     planner = self._planners[stream] = DetectionPlanner(self.cfg)
-                thr = None
+                thr = None  # the detector's own threshold, or the lowered one of a dark frame
                 if self.low_light is not None:
                     frame, dark = for_detector(frame, self.low_light.dark_luma)
                     if dark:
@@ -70,10 +76,23 @@ class RegionDetector:
                 if self.luma:
                     frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
                 plan = planner.plan(frame)
-                jobs.append((lambda crop, thr=thr: self._detect(crop, thr), frame, plan.regions, plan.scales))
-                plans.append((planner, plan))
-            for i, (planner, plan), found in zip(wave, plans, detect_in_frames(jobs, self._pool), strict=True):
-                planner.update(found)
+                margin = self.cfg.track_margin if self.margin_ok else 0.0
+                base = (self.detector.score_threshold if thr is None else thr) if margin > 0 else None
+                jobs.append((lambda crop, t=thr: self._detect(crop, t), frame, plan.regions[plan.followed:],
+                             plan.scales[plan.followed:]))
+                if plan.followed and base is not None:  # followed faces' regions, at the track margin
+                    jobs.append((lambda crop, t=base - margin: self._detect(crop, t), frame,
+                                 plan.regions[: plan.followed], plan.scales[: plan.followed]))
+                else:
+                    jobs[-1] = (jobs[-1][0], frame, plan.regions, plan.scales)
+                plans.append((planner, plan, base, len(jobs)))
+            results = detect_in_frames(jobs, self._pool)
+            start = 0
+            for i, (planner, plan, base, end) in zip(wave, plans, strict=True):
+                found = dedupe([d for r in results[start:end] for d in r])
+                found = found if base is None else planner.accept(found, base)
+                start = end
+                planner.update(found, base)
                 out[i] = found
                 self.frames += 1
                 for k, v in plan.pixels.items():

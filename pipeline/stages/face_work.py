@@ -45,7 +45,8 @@ class FaceWork:
             from facestream.engines.faces.region_detector import RegionDetector
 
             self.regions = RegionDetector(self.analyzer.detector, threads=spec.threads,
-                                          luma=getattr(spec, "luma", False))
+                                          luma=getattr(spec, "luma", False),
+                                          track_margin=getattr(spec, "track_margin", None))
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":

@@ -159,13 +159,13 @@ def test_engine_options_go_only_to_a_backend_that_takes_them(tmp_path):
 @pytest.mark.parametrize(
     ("inference", "expect"),
     [
-        ({}, {"type": "hog", "upsample": 1, "min_face": 32, "score_threshold": 0.0, "regions": True, "threads": 2, "luma": True}),
+        ({}, {"type": "hog", "upsample": 1, "min_face": 32, "score_threshold": 0.0, "regions": True, "threads": 2, "track_margin": 0.4, "luma": True}),
         ({"detector": "cnn"}, {"type": "cnn", "min_face": 40, "score_threshold": 0.0}),
         ({"detector": {"type": "cnn", "min_face": 60}}, {"type": "cnn", "min_face": 60, "score_threshold": 0.0}),
-        ({"detector": {"upsample": 0}}, {"type": "hog", "upsample": 0, "min_face": 32, "score_threshold": 0.0, "regions": True, "threads": 2, "luma": True}),
+        ({"detector": {"upsample": 0}}, {"type": "hog", "upsample": 0, "min_face": 32, "score_threshold": 0.0, "regions": True, "threads": 2, "track_margin": 0.4, "luma": True}),
         # the old keys, as deploy files and `facestream config` output of earlier versions have them
         ({"detector": "hog", "hog_upsample": 0, "min_face": 20, "score_threshold": 0.5},
-         {"type": "hog", "upsample": 0, "min_face": 20, "score_threshold": 0.5, "regions": True, "threads": 2, "luma": True}),
+         {"type": "hog", "upsample": 0, "min_face": 20, "score_threshold": 0.5, "regions": True, "threads": 2, "track_margin": 0.4, "luma": True}),
         ({"detector": "cnn", "hog_upsample": 1, "min_face": 80},
          {"type": "cnn", "min_face": 80, "score_threshold": 0.0}),
     ],
@@ -185,7 +185,7 @@ def test_env_and_set_layers_merge_into_the_detector(tmp_path):
     assert cfg.inference.detector.type == "cnn"
     cfg = load_config(p, environ={"FACESTREAM__INFERENCE__DETECTOR__SCORE_THRESHOLD": "0.3"})
     assert cfg.inference.detector.model_dump() == {"type": "hog", "upsample": 2, "min_face": 32, "score_threshold": 0.3,
-                                                   "regions": True, "threads": 2, "luma": True, "low_light": True}
+                                                   "regions": True, "threads": 2, "track_margin": 0.4, "luma": True, "low_light": True}
 
 
 def test_inference_view_is_derived_from_the_other_sections(tmp_path):

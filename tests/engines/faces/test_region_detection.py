@@ -185,3 +185,49 @@ def test_score_labelled_matches_each_face_once_and_ignores_ignored_faces():
     found = [(0, 0, 10, 10), (1, 0, 11, 10), (40, 0, 50, 10), (60, 60, 70, 70)]
     # the first face once (its second box is a false positive), the ignored face neither way, one miss
     assert score_labelled(found, labelled) == (1, 2, 2)
+
+
+def test_a_weak_box_continues_a_recent_face_but_never_starts_one():
+    """The track margin (hysteresis): under the threshold a box is kept only where a face that scored over it
+    within ``track_keep`` frames is predicted; elsewhere, and once the face has been weak that long, it is not."""
+    cfg = PlannerConfig()
+    planner = DetectionPlanner(cfg)
+    frame = np.zeros((360, 640), np.uint8)
+    planner.plan(frame)
+    face, elsewhere = (100.0, 100.0, 160.0, 160.0), (400.0, 100.0, 460.0, 160.0)
+    planner.update([Detection(face, 1.2)], threshold=0.0)
+    kept = []
+    for _ in range(cfg.track_keep + 3):
+        planner.plan(frame)
+        weak = [Detection(face, -0.3), Detection(elsewhere, -0.3)]
+        found = planner.accept(weak, 0.0)
+        planner.update(found, threshold=0.0)
+        kept.append([d.box for d in found])
+    assert all(elsewhere not in k for k in kept), "a weak box where no face was must not start one"
+    assert all(k == [face] for k in kept[: cfg.track_keep]), kept
+    assert all(k == [] for k in kept[cfg.track_keep:]), "weak for track_keep frames: the face is let go"
+
+
+def test_the_track_margin_keeps_more_of_a_face_that_turns(face_crop):
+    """On real pixels: the astronaut's face blurring more each frame (motion, focus) scores lower each frame;
+    with the margin it is followed for more frames than without."""
+    import cv2
+
+    scene = _scene(5)
+    h, w = face_crop.shape[:2]
+
+    def frames():
+        for k in range(16):
+            frame = scene.copy()
+            frame[300: 300 + h, 500: 500 + w] = cv2.GaussianBlur(face_crop, (0, 0), 0.5 + 0.1 * k)
+            yield frame
+
+    def followed(margin: float) -> int:
+        det = RegionDetector(HogDetector(1), threads=1, luma=True, track_margin=margin)
+        n = sum(bool(det.detect("s", f)) for f in frames())
+        det.close()
+        return n
+
+    without, with_margin = followed(0.0), followed(0.4)
+    print(f"blurring face followed in {without} frames without the margin, {with_margin} with it")
+    assert with_margin > without, (with_margin, without)
