@@ -181,6 +181,9 @@ def main() -> None:
         if cfg.prior_weight > 0:
             variants.append(("the default without the faces-seen prior (prior_weight 0)",
                              PlannerConfig(**{**ap_cfg, "prior_weight": 0.0}), True, luma_precision))
+        if cfg.track_margin > 0:
+            variants.append(("the default without the track margin (track_margin 0)",
+                             PlannerConfig(**{**ap_cfg, "track_margin": 0.0}), True, luma_precision))
         for s in (int(x) for x in args.strides.split(",")):
             for name, vcfg, luma, precision in variants:
                 got, cpu, pixels = planned(frames, s, vcfg, args.threads, loops=args.loops, luma=luma)

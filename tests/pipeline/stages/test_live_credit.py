@@ -50,7 +50,7 @@ def test_encodings_that_cannot_tell_the_backlog_always_have_credit(tmp_path):
 
 def test_live_frames_go_to_inference_one_at_a_time_by_default_and_two_ahead_into_preprocess(tmp_path):
     cfg = config(tmp_path)
-    assert cfg.live_credit("inference") == 1, "the detector runs frame by frame: one live frame in flight"
+    assert cfg.live_credit("inference") == 1, "one live frame in flight by default (latency)"
     assert cfg.live_credit("preprocess") == max(2, cfg.preprocess.batch_size)
 
 
