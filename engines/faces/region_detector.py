@@ -33,7 +33,6 @@ class RegionDetector:
         self.detector = detector
         # HOG on the frame's grey levels (one conversion per frame, crops cut from it): see HogSpec.luma
         self.luma = bool(luma) and isinstance(detector, HogDetector)
-        self.margin_ok = isinstance(detector, HogDetector)  # the track margin is in HOG's score units
         self._local = threading.local()
         # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
         # that window allows at this detector's upsampling (MTCNN: its min_face, ``smallest_face``).
@@ -41,6 +40,8 @@ class RegionDetector:
         self.cfg = cfg or PlannerConfig(track_window=float(window))
         if track_margin is not None:
             self.cfg = replace(self.cfg, track_margin=float(track_margin))
+        # in HOG's score units; in a dark frame it is taken off the dark frame's lowered threshold
+        self.track_margin = self.cfg.track_margin if isinstance(detector, HogDetector) else 0.0
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="detect") if threads > 1 else None
         self._planners: dict[str, DetectionPlanner] = {}
         self.pixels: dict[str, int] = {}  # crop pixels searched, per reason (tracks / scan / full / motion)
@@ -76,15 +77,14 @@ class RegionDetector:
                 if self.luma:
                     frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
                 plan = planner.plan(frame)
-                margin = self.cfg.track_margin if self.margin_ok else 0.0
-                base = (self.detector.score_threshold if thr is None else thr) if margin > 0 else None
-                jobs.append((lambda crop, t=thr: self._detect(crop, t), frame, plan.regions[plan.followed:],
-                             plan.scales[plan.followed:]))
-                if plan.followed and base is not None:  # followed faces' regions, at the track margin
-                    jobs.append((lambda crop, t=base - margin: self._detect(crop, t), frame,
-                                 plan.regions[: plan.followed], plan.scales[: plan.followed]))
+                # the threshold over which a face counts (None: no track margin, every box counts)
+                base = (self.detector.score_threshold if thr is None else thr) if self.track_margin > 0 else None
+                nf = plan.followed
+                if nf and base is not None:  # followed faces' regions at the track margin, the rest as usual
+                    jobs += [(self._at(thr), frame, plan.regions[nf:], plan.scales[nf:]),
+                             (self._at(base - self.track_margin), frame, plan.regions[:nf], plan.scales[:nf])]
                 else:
-                    jobs[-1] = (jobs[-1][0], frame, plan.regions, plan.scales)
+                    jobs.append((self._at(thr), frame, plan.regions, plan.scales))
                 plans.append((planner, plan, base, len(jobs)))
             results = detect_in_frames(jobs, self._pool)
             start = 0
@@ -99,6 +99,10 @@ class RegionDetector:
                     self.pixels[k] = self.pixels.get(k, 0) + v
             pending = later
         return out
+
+    def _at(self, score_threshold: float | None):
+        """The detector for crops at this threshold (None: the detector's own)."""
+        return lambda crop: self._detect(crop, score_threshold)
 
     def _detect(self, crop: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
         if getattr(self.detector, "thread_safe", False):
