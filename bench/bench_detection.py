@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from facestream.engines.faces.detector import HogDetector  # noqa: E402
+from facestream.engines.faces.detector_specs import HogSpec  # noqa: E402
 from facestream.engines.faces.labelled import read_imglab, score_labelled  # noqa: E402
 from facestream.engines.faces.planner import PlannerConfig  # noqa: E402
 from facestream.engines.faces.region_detector import RegionDetector  # noqa: E402
@@ -162,7 +164,7 @@ def main() -> None:
     old = json.loads((res / "detection.json").read_text()).get("rows", []) if args.append else []
     rows = [r for r in old if r.get("detector", "hog") not in kinds]
     ap_cfg = json.loads(args.planner)
-    cfg = PlannerConfig(**ap_cfg)
+    cfg = PlannerConfig(**{"track_margin": HogSpec().track_margin, **ap_cfg})  # the pipeline's HOG
     if "hog" in kinds:
         hog = HogDetector(upsample=1)
         hog_precision = labelled_precision(hog.detect)
@@ -180,10 +182,10 @@ def main() -> None:
                     ("the same on colour (inference.detector.luma false)", cfg, False, hog_precision)]
         if cfg.prior_weight > 0:
             variants.append(("the default without the faces-seen prior (prior_weight 0)",
-                             PlannerConfig(**{**ap_cfg, "prior_weight": 0.0}), True, luma_precision))
+                             replace(cfg, prior_weight=0.0), True, luma_precision))
         if cfg.track_margin > 0:
             variants.append(("the default without the track margin (track_margin 0)",
-                             PlannerConfig(**{**ap_cfg, "track_margin": 0.0}), True, luma_precision))
+                             replace(cfg, track_margin=0.0), True, luma_precision))
         for s in (int(x) for x in args.strides.split(",")):
             for name, vcfg, luma, precision in variants:
                 got, cpu, pixels = planned(frames, s, vcfg, args.threads, loops=args.loops, luma=luma)

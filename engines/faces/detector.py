@@ -170,6 +170,7 @@ class HogDetector:
     """dlib's HOG + linear SVM frontal face detector (CPU). ``upsample`` doubles the image that many times."""
 
     backend_name = "dlib-hog"
+    takes_grey = True  # detect() also takes a grey frame (RegionDetector's luma)
 
     def __init__(self, upsample: int = 0, score_threshold: float = 0.0):
         import dlib

@@ -46,8 +46,9 @@ class PlannerConfig:
     # A followed face is accepted in its own region at this much under the detector's score threshold, as
     # long as it scored over the threshold within the last ``track_keep`` frames (hysteresis, as ByteTrack
     # keeps low-score boxes that continue a track): a face turning or blurring for a few frames stays found,
-    # and a weak box elsewhere never starts a face. 0 = off. HOG's SVM score units (regions of MTCNN: off).
-    track_margin: float = 0.4
+    # and a weak box elsewhere never starts a face. In the detector's score units; 0 = off. The pipeline's
+    # value comes from the detector's spec (HogSpec.track_margin 0.4, in HOG's SVM score units).
+    track_margin: float = 0.0
     motion_weight: float = 20.0  # how much motion inside a scan item moves it up the queue
     # How much the faces seen inside a scan item lately (relative to the item where most were seen) move it
     # up the queue. Large on purpose: items where faces were seen come first, the rest at the bound. On the

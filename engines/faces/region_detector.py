@@ -23,8 +23,8 @@ from .regions import dedupe, detect_in_frames
 class RegionDetector:
     """``detector``: a HogDetector or MtcnnDetector, or one wrapped in LowLightDetector (a dark frame is then
     enhanced once, whole, before the planner and the crops see it, and HOG's lower dark-frame threshold applies
-    to every crop). ``luma``: HOG searches the frame's grey levels (ignored for other detectors).
-    ``track_margin`` overrides the config's (PlannerConfig.track_margin; HOG only)."""
+    to every crop). ``luma``: a detector that ``takes_grey`` (HOG) searches the frame's grey levels.
+    ``track_margin`` overrides the config's (PlannerConfig.track_margin, in the detector's score units)."""
 
     def __init__(self, detector, cfg: PlannerConfig | None = None, threads: int = 2, luma: bool = False,
                  track_margin: float | None = None):
@@ -32,7 +32,7 @@ class RegionDetector:
         detector = detector.inner if isinstance(detector, LowLightDetector) else detector
         self.detector = detector
         # HOG on the frame's grey levels (one conversion per frame, crops cut from it): see HogSpec.luma
-        self.luma = bool(luma) and isinstance(detector, HogDetector)
+        self.luma = bool(luma) and getattr(detector, "takes_grey", False)
         self._local = threading.local()
         # dlib's HOG window is 80 px, halved by each upsampling: a followed face is shrunk no further than
         # that window allows at this detector's upsampling (MTCNN: its min_face, ``smallest_face``).
@@ -40,8 +40,8 @@ class RegionDetector:
         self.cfg = cfg or PlannerConfig(track_window=float(window))
         if track_margin is not None:
             self.cfg = replace(self.cfg, track_margin=float(track_margin))
-        # in HOG's score units; in a dark frame it is taken off the dark frame's lowered threshold
-        self.track_margin = self.cfg.track_margin if isinstance(detector, HogDetector) else 0.0
+        # in the detector's score units; in a dark frame it is taken off the dark frame's lowered threshold
+        self.track_margin = self.cfg.track_margin
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="detect") if threads > 1 else None
         self._planners: dict[str, DetectionPlanner] = {}
         self.pixels: dict[str, int] = {}  # crop pixels searched, per reason (tracks / scan / full / motion)
