@@ -53,6 +53,8 @@ class Stage:
         self.downstream = self._downstream()
         self.queue: collections.deque[Item] = collections.deque()
         self.eos_done: dict[str, Item] = {}
+        self.processing = False  # inside process(): an end of stream received now waits (deferred_eos)
+        self.deferred_eos: list[Item] = []
         self.last_hb = 0.0
         self.finished_at: float | None = None
         if books is None:  # an injected inlet brings the books it counts rejected items' drops in
@@ -150,14 +152,7 @@ class Stage:
             if monitor is not None and monitor in events and self.outlet is not None:
                 self.outlet.poll_monitor()
             if receiver in events:
-                for _ in range(64):
-                    if self.queue_full() and any(it.meta.lossless for it in self.queue):
-                        break
-                    try:
-                        parts = receiver.recv_multipart(zmq.NOBLOCK, copy=False)
-                    except zmq.Again:
-                        break
-                    self.on_parts(parts)
+                self.receive_pending()
             if self.queue and oldest_wait is None:
                 oldest_wait = time.monotonic()
             holding = False
@@ -174,6 +169,19 @@ class Stage:
             if self.finished():
                 break
 
+    def receive_pending(self, limit: int = 64) -> None:
+        """Queue what has arrived, without waiting (up to ``limit`` messages; a lossless backlog stops it)."""
+        if self.inlet is None or self.inlet.socket is None:
+            return  # not open (a stage driven by hand in tests)
+        for _ in range(limit):
+            if self.queue_full() and any(it.meta.lossless for it in self.queue):
+                break
+            try:
+                parts = self.inlet.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            self.on_parts(parts)
+
     def hold_live(self) -> bool:
         """Live frames wait here, newest replacing oldest, while the downstream still has a batch queued."""
         if self.outlet is None or any(it.meta.lossless for it in self.queue):
@@ -186,6 +194,7 @@ class Stage:
             self.outlet.beat()
         batch = self.take_batch()
         t0 = time.perf_counter()
+        self.processing = True
         try:
             self.process(batch)
         except Exception:  # noqa: BLE001 - one bad batch must not crash-loop the stage
@@ -193,7 +202,10 @@ class Stage:
             for it in batch:
                 self.drop_books.drop(it, "error")
         finally:
+            self.processing = False
             m.PROCESSING_SECONDS.labels(self.name).observe(time.perf_counter() - t0)
+        while self.deferred_eos:
+            self.on_eos(self.deferred_eos.pop(0))
 
     def take_batch(self) -> list[Item]:
         """The items the next :meth:`process` call gets, taken off the queue: the oldest, up to a batch."""
@@ -240,7 +252,9 @@ class Stage:
         if msg is None or msg.type == MSG_HEARTBEAT:
             return
         for it in msg.items:
-            if msg.type == MSG_EOS:
+            if msg.type == MSG_EOS and self.processing:
+                self.deferred_eos.append(it)  # received while a batch is processed (receive_pending)
+            elif msg.type == MSG_EOS:
                 self.on_eos(it)
             else:
                 self.enqueue(it)

@@ -47,6 +47,9 @@ class FaceWork:
             self.regions = RegionDetector(self.analyzer.detector, threads=spec.threads,
                                           luma=getattr(spec, "luma", False),
                                           track_margin=getattr(spec, "track_margin", None))
+            from facestream.engines.faces.detect_ahead import DetectAhead
+
+            self.ahead = DetectAhead(self.regions)
         self.recognizer = None
         self.classifier = None
         if ic.embed and ic.recognizer == "gallery":
@@ -70,30 +73,42 @@ class FaceWork:
             self.classifier = FaceClassifier(ic.classifier_model, store=self.store, backend=ic.backend)
         log.info("inference: detector %s, recognizer %s", ic.detector.type, ic.recognizer if ic.embed else "none")
 
-    def _faces(self, frames: list[FrameIn], stills: list[bool]) -> list[list]:
+    def detect_ahead(self, frames: list[FrameIn]) -> bool:
+        """Start detecting the batch that comes next (video frames only) while this one is finished; False
+        when it was not started (no regions detector, or a batch is already ahead)."""
+        if self.regions is None or not frames:
+            return False
+        return self.ahead.start([(f[0], f[1]) for f in frames],
+                                [(f[0], np.ascontiguousarray(f[3])) for f in frames])
+
+    def _faces(self, frames: list[FrameIn], stills: list[bool], then=None) -> list[list]:
         """Per frame: detections with landmarks, chip and quality (no embedding yet), smaller than min_face
         dropped. Video frames go to the region planner together (their crops share the detector's threads);
-        a still is searched whole (the planner follows faces from frame to frame)."""
+        a still is searched whole (the planner follows faces from frame to frame). ``then`` is called once
+        the detections are in (the stage starts the next batch's detection there: detect_ahead.py)."""
         min_face = self.cfg.inference.detector.min_face
         rgbs = [np.ascontiguousarray(f[3]) for f in frames]
         dets: list[list] = [[] for _ in frames]
         planned = [k for k, still in enumerate(stills) if self.regions is not None and not still]
         if planned:
             assert self.regions is not None
-            for k, found in zip(planned, self.regions.detect_frames([(frames[k][0], rgbs[k]) for k in planned]),
-                                strict=True):
-                dets[k] = found
+            found = self.ahead.detect([frames[k][:2] for k in planned], [(frames[k][0], rgbs[k]) for k in planned])
+            for k, boxes in zip(planned, found, strict=True):
+                dets[k] = boxes
         for k in set(range(len(frames))) - set(planned):
             dets[k] = self.analyzer.detector.detect(rgbs[k])
+        if then is not None:
+            then()
         return [self.analyzer.describe(rgb, [d for d in found if min(d.box[2] - d.box[0], d.box[3] - d.box[1])
                                              >= min_face]) for rgb, found in zip(rgbs, dets, strict=True)]
 
-    def run(self, frames: list[FrameIn], stills: list[bool] | None = None
+    def run(self, frames: list[FrameIn], stills: list[bool] | None = None, then=None
             ) -> list[tuple[list[FaceRecord], list[EventRecord]]]:
         """Per frame: its faces (source pixels, with track and identity when recognising) and track events.
-        Frames flagged in ``stills`` are photos: each face decided on its own (still_work.py)."""
+        Frames flagged in ``stills`` are photos: each face decided on its own (still_work.py). ``then``: called
+        once the frames' detections are in, before the rest of the work."""
         stills = stills or [False] * len(frames)
-        per_frame = self._faces(frames, stills)
+        per_frame = self._faces(frames, stills, then)
         records = [[FaceRecord.detected(f.box, f.score, f.quality.score, f.landmarks, scale) for f in faces]
                    for (_, _, _, _, scale), faces in zip(frames, per_frame, strict=True)]
         events: list[list[EventRecord]] = [[] for _ in frames]
@@ -135,6 +150,7 @@ class FaceWork:
 
     def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[EventRecord]:
         if self.regions is not None:
+            self.ahead.settle()
             self.regions.end_stream(stream)
         if self.recognizer is None:
             return []
@@ -142,6 +158,9 @@ class FaceWork:
 
     def close(self) -> None:
         if self.regions is not None:
+            self.ahead.close()
+            self.log.info("inference: frames detected ahead: %d used, %d discarded", self.ahead.used,
+                          self.ahead.discarded)
             self.regions.close()
         if self.recognizer is not None:
             self.gallery.close()

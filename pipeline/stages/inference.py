@@ -8,6 +8,7 @@ identification (the sink keeps that frame with the event).
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -21,6 +22,17 @@ from .books import DropBooks
 from .face_work import FaceWork
 from .inlet import Inlet
 from .outlet import Outlet
+
+
+def usable(it: Item) -> bool:
+    """Whether an item's pixels are an RGB uint8 frame (anything else is dropped as ``bad_image``)."""
+    d = it.data
+    return isinstance(d, np.ndarray) and d.ndim == 3 and d.shape[2] == 3 and d.dtype == np.uint8
+
+
+def frame_in(it: Item) -> tuple:
+    """An item as FaceWork takes a frame: (stream, seq, capture wall ns, pixels, scale source->detector)."""
+    return it.stream, it.seq, it.wall_ns, it.data, 1.0 if it.meta.scale is None else it.meta.scale
 
 
 class InferenceStage(Stage):
@@ -57,8 +69,7 @@ class InferenceStage(Stage):
         assert self.work is not None and self.outlet is not None
         ok: list[Item] = []
         for it in items:
-            d = it.data
-            if isinstance(d, np.ndarray) and d.ndim == 3 and d.shape[2] == 3 and d.dtype == np.uint8:
+            if usable(it):
                 ok.append(it)
             else:
                 self.drop_books.drop(it, "bad_image")
@@ -66,14 +77,22 @@ class InferenceStage(Stage):
             return
         if self.cfg.inference.throttle_ms:
             time.sleep(self.cfg.inference.throttle_ms / 1000.0)
-        results = self.work.run([(it.stream, it.seq, it.wall_ns, it.data,
-                                  1.0 if it.meta.scale is None else it.meta.scale) for it in ok],
-                                stills=[bool(it.meta.stills) for it in ok])
+        results = self.work.run([frame_in(it) for it in ok], stills=[bool(it.meta.stills) for it in ok],
+                                then=self.detect_next)
         for it, (faces, events) in zip(ok, results, strict=True):
             it.meta.faces, it.meta.events = faces, events
             m.FACES_DETECTED.labels(it.stream).inc(len(faces))
             self.outlet.attach(it, it.data if self.wants_pixels(it.stream, events) else None)
         self.outlet.send_items(MSG_RESULT, ok)
+
+    def detect_next(self) -> None:
+        """Start detecting the batch that comes next (the oldest queued video frames) while this one is
+        finished (engines/faces/detect_ahead.py); not while downstream holds the stage back."""
+        assert self.work is not None
+        self.receive_pending(limit=8)  # what preprocess sent while this batch was detected
+        nxt = list(itertools.islice(self.queue, self.batch_size))
+        if nxt and all(usable(it) and not it.meta.stills for it in nxt) and not self.hold_live():
+            self.work.detect_ahead([frame_in(it) for it in nxt])
 
     def wants_pixels(self, stream: str, events: list) -> bool:
         """Whether the sink gets this frame's pixels: for its video, or for the live view (rate-limited per
