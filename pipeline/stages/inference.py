@@ -87,8 +87,11 @@ class InferenceStage(Stage):
 
     def detect_next(self) -> None:
         """Start detecting the batch that comes next (the oldest queued video frames) while this one is
-        finished (engines/faces/detect_ahead.py); not while downstream holds the stage back."""
+        finished (engines/faces/detect_ahead.py; ``inference.detect_ahead``); not while downstream holds the
+        stage back. What preprocess sent meanwhile is taken first, so the next frame is there to start on."""
         assert self.work is not None
+        if not self.cfg.inference.detect_ahead:
+            return
         self.receive_pending(limit=8)  # what preprocess sent while this batch was detected
         nxt = list(itertools.islice(self.queue, self.batch_size))
         if nxt and all(usable(it) and not it.meta.stills for it in nxt) and not self.hold_live():

@@ -69,8 +69,9 @@ def test_preprocess_sends_a_batch_of_detector_sized_rgb_frames_with_their_scale(
     assert [s[0] for s in colour.stages] == ["preprocess"]
 
 
-def _inference(tmp_path, dlib_store, **inference):
-    cfg = config(tmp_path, inference={"models_dir": str(dlib_store.root), "hog_upsample": 1, **inference})
+def _inference(tmp_path, dlib_store, preprocess=None, **inference):
+    cfg = config(tmp_path, inference={"models_dir": str(dlib_store.root), "hog_upsample": 1, **inference},
+                 preprocess=preprocess or {})
     stage, out = stage_with_memory_outlet(InferenceStage, cfg, "sink")
     stage.setup()
     return stage, out
@@ -117,6 +118,36 @@ def test_inference_tracks_faces_and_ends_their_tracks_with_the_stream(tmp_path, 
     assert "track_started" in kinds
     (eos,) = out.items(MSG_EOS)
     assert eos.meta.frames_total == 3 and "track_ended" in [e.kind for e in eos.meta.events]
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_inference_detects_the_queued_frame_ahead_and_reports_the_same_faces(tmp_path, dlib_store, astronaut_rgb,
+                                                                             ahead):
+    """inference.detect_ahead: the next queued frame is detected while the current one is finished; the
+    results are those of detecting one frame after the other, and an end of stream that arrives meanwhile
+    goes on after the batch (in order)."""
+    stage, out = _inference(tmp_path / str(ahead), dlib_store, {"batch_size": 1}, detect_ahead=ahead)
+    frames = [np.roll(astronaut_rgb, 8 * k, axis=1) for k in range(4)]
+    try:
+        for seq, frame in enumerate(frames):
+            stage.on_parts(message(MSG_BATCH, [Item("cam", seq, 1 + seq, 1 + seq, meta=ItemMeta("lossless", 5, 1.0),
+                                                    data=frame)], "preprocess"))
+        stage.processing = True  # as if it arrived while a batch was processed (receive_pending)
+        stage.on_parts(message(MSG_EOS, [Item("cam", 4, meta=ItemMeta(epoch=5, frames_total=4))], "preprocess"))
+        stage.processing = False
+        assert not out.items(MSG_EOS) and stage.deferred_eos
+        stage.process_queue()  # the first frame, then the end of stream: every frame before it goes first
+        used = stage.work.ahead.used
+    finally:
+        stage.teardown()
+    results = out.items(MSG_RESULT)
+    assert [r.seq for r in results] == [0, 1, 2, 3] and len(out.items(MSG_EOS)) == 1
+    assert used == (3 if ahead else 0), used
+    for r, frame in zip(results, frames, strict=True):
+        (face,) = r.meta.faces
+        shift = 8 * r.seq
+        assert iou(face.box, (ASTRONAUT_FACE[0] + shift, ASTRONAUT_FACE[1], ASTRONAUT_FACE[2] + shift,
+                              ASTRONAUT_FACE[3])) > 0.7, (r.seq, face.box)
 
 
 def _event(kind: str, seq: int) -> EventRecord:
