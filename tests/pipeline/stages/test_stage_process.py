@@ -143,7 +143,7 @@ def test_inference_detects_the_queued_frame_ahead_and_reports_the_same_faces(tmp
     results = out.items(MSG_RESULT)
     assert [r.seq for r in results] == [0, 1, 2, 3] and len(out.items(MSG_EOS)) == 1
     assert used == (3 if ahead else 0), used
-    for r, frame in zip(results, frames, strict=True):
+    for r in results:
         (face,) = r.meta.faces
         shift = 8 * r.seq
         assert iou(face.box, (ASTRONAUT_FACE[0] + shift, ASTRONAUT_FACE[1], ASTRONAUT_FACE[2] + shift,
