@@ -150,7 +150,7 @@ class FaceWork:
 
     def end_stream(self, stream: str, seq: int, ts_ns: int) -> list[EventRecord]:
         if self.regions is not None:
-            self.ahead.settle()
+            self.ahead.settle(stream)
             self.regions.end_stream(stream)
         if self.recognizer is None:
             return []

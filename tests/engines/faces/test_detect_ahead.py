@@ -2,7 +2,8 @@
 
 - frames detected ahead give the faces that detecting them in turn gives (each stream's planner still sees
   its frames in order, also when a batch grows past what was detected ahead);
-- a frame detected ahead and then replaced while queued is discarded and counted, never reported;
+- a frame detected ahead waits for the batch that holds it; one replaced while queued is discarded and
+  counted, never reported;
 - an error detecting ahead fails the batch that holds the frame, not another.
 """
 
@@ -66,14 +67,23 @@ def test_frames_detected_ahead_give_the_faces_of_detecting_in_turn(face):
     assert ahead.used == 2 + 2 + 1 and ahead.discarded == 0
 
 
-def test_a_frame_replaced_while_queued_is_discarded_and_counted(face):
-    frames = _frames(face, 6)
+def test_a_frame_ahead_waits_for_its_batch_and_a_replaced_one_is_discarded(face):
+    frames = _frames(face, 6)  # a0 b0 a1 b1 a2 b2
+    alone = RegionDetector(HogDetector(1), threads=1, luma=True)
+    b0_alone = alone.detect("b", frames[1][2])
+    alone.close()
     ahead = DetectAhead(RegionDetector(HogDetector(1), threads=2, luma=True))
     ahead.detect([("a", 0)], [("a", frames[0][2])])
-    assert ahead.start([("a", 1)], [("a", frames[2][2])])
-    found = ahead.detect([("a", 2)], [("a", frames[4][2])])  # a's frame 1 was replaced by frame 2
+    assert ahead.start([("b", 0)], [("b", frames[1][2])])
+    ahead.detect([("a", 1)], [("a", frames[2][2])])  # b's frame is not in this batch: it waits
+    assert ahead.discarded == 0 and ahead.used == 0
+    assert not ahead.start([("b", 0)], [("b", frames[1][2])])  # already detected
+    assert _boxes(ahead.detect([("b", 0)], [("b", frames[1][2])])) == _boxes([b0_alone])
+    assert ahead.used == 1
+    assert ahead.start([("a", 2)], [("a", frames[4][2])])
+    found = ahead.detect([("a", 3)], [("a", frames[4][2])])  # a's frame 2 was replaced by frame 3
     ahead.close()
-    assert ahead.discarded == 1 and ahead.used == 0
+    assert ahead.discarded == 1 and ahead.used == 1
     assert len(found) == 1 and len(found[0]) == 1
 
 
@@ -98,5 +108,5 @@ def test_an_error_ahead_fails_the_batch_that_holds_the_frame_only():
     assert ahead.start([("a", 2)], [("a", frame)])
     with pytest.raises(RuntimeError, match="model failed"):  # detected now, for this batch: its own error
         ahead.detect([("b", 1)], [("b", frame)])
-    assert regions.calls == 3 and ahead.discarded == 1
+    assert regions.calls == 3 and ahead.discarded == 0  # a's frame 2 is detected again when its batch comes
     ahead.close()

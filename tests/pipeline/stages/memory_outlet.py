@@ -57,7 +57,10 @@ def config(tmp_path: Path, **sections: dict[str, Any]) -> PipelineConfig:
                             "sink": {"out_dir": str(tmp_path / "out")},
                             "inference": {"embed": False, "recognizer": "none", "hog_upsample": 0, "min_face": 20}}
     for key, value in sections.items():
-        base.setdefault(key, {}).update(value)
+        if isinstance(value, list):  # sources
+            base[key] = value
+        else:
+            base.setdefault(key, {}).update(value)
     return load_config(None, environ={}, overrides=base)
 
 

@@ -69,9 +69,8 @@ def test_preprocess_sends_a_batch_of_detector_sized_rgb_frames_with_their_scale(
     assert [s[0] for s in colour.stages] == ["preprocess"]
 
 
-def _inference(tmp_path, dlib_store, preprocess=None, **inference):
-    cfg = config(tmp_path, inference={"models_dir": str(dlib_store.root), "hog_upsample": 1, **inference},
-                 preprocess=preprocess or {})
+def _inference(tmp_path, dlib_store, **inference):
+    cfg = config(tmp_path, inference={"models_dir": str(dlib_store.root), "hog_upsample": 1, **inference})
     stage, out = stage_with_memory_outlet(InferenceStage, cfg, "sink")
     stage.setup()
     return stage, out
@@ -121,33 +120,40 @@ def test_inference_tracks_faces_and_ends_their_tracks_with_the_stream(tmp_path, 
 
 
 @pytest.mark.parametrize("ahead", [True, False])
-def test_inference_detects_the_queued_frame_ahead_and_reports_the_same_faces(tmp_path, dlib_store, astronaut_rgb,
-                                                                             ahead):
-    """inference.detect_ahead: the next queued frame is detected while the current one is finished; the
-    results are those of detecting one frame after the other, and an end of stream that arrives meanwhile
-    goes on after the batch (in order)."""
-    stage, out = _inference(tmp_path / str(ahead), dlib_store, {"batch_size": 1}, detect_ahead=ahead)
-    frames = [np.roll(astronaut_rgb, 8 * k, axis=1) for k in range(4)]
+def test_inference_detects_the_next_frame_ahead_and_reports_the_same_faces(tmp_path, dlib_store, astronaut_rgb,
+                                                                          ahead):
+    """inference.detect_ahead (two streams): the next queued frame is detected while the current one is
+    finished; the results are those of detecting one frame after the other, and an end of stream that
+    arrives meanwhile goes on after the batch (in order)."""
+    cfg = config(tmp_path / str(ahead), inference={"models_dir": str(dlib_store.root), "hog_upsample": 1,
+                                                   "detect_ahead": ahead},
+                 preprocess={"batch_size": 1}, sources=[{"id": "a", "uri": "demo"}, {"id": "b", "uri": "demo"}])
+    stage, out = stage_with_memory_outlet(InferenceStage, cfg, "sink")
+    stage.setup()
+    order = [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("b", 2)]
+    frames = {key: np.roll(astronaut_rgb, 8 * k, axis=1) for k, key in enumerate(order)}
     try:
-        for seq, frame in enumerate(frames):
-            stage.on_parts(message(MSG_BATCH, [Item("cam", seq, 1 + seq, 1 + seq, meta=ItemMeta("lossless", 5, 1.0),
-                                                    data=frame)], "preprocess"))
+        for k, (stream, seq) in enumerate(order):
+            stage.on_parts(message(MSG_BATCH, [Item(stream, seq, 1 + k, 1 + k, meta=ItemMeta("lossless", 5, 1.0),
+                                                    data=frames[stream, seq])], "preprocess"))
         stage.processing = True  # as if it arrived while a batch was processed (receive_pending)
-        stage.on_parts(message(MSG_EOS, [Item("cam", 4, meta=ItemMeta(epoch=5, frames_total=4))], "preprocess"))
+        stage.on_parts(message(MSG_EOS, [Item("b", 3, meta=ItemMeta(epoch=5, frames_total=3))], "preprocess"))
         stage.processing = False
         assert not out.items(MSG_EOS) and stage.deferred_eos
-        stage.process_queue()  # the first frame, then the end of stream: every frame before it goes first
-        used = stage.work.ahead.used
+        stage.process_queue()  # a's first frame, then b's end of stream: every frame of b goes before it
+        while stage.queue:
+            stage.process_queue()
+        used, discarded = stage.work.ahead.used, stage.work.ahead.discarded
     finally:
         stage.teardown()
     results = out.items(MSG_RESULT)
-    assert [r.seq for r in results] == [0, 1, 2, 3] and len(out.items(MSG_EOS)) == 1
-    assert used == (3 if ahead else 0), used
+    assert [(r.stream, r.seq) for r in results] == order and [e.stream for e in out.items(MSG_EOS)] == ["b"]
+    assert (used, discarded) == ((4, 0) if ahead else (0, 0)), (used, discarded)  # all but the first
     for r in results:
         (face,) = r.meta.faces
-        shift = 8 * r.seq
+        shift = 8 * order.index((r.stream, r.seq))
         assert iou(face.box, (ASTRONAUT_FACE[0] + shift, ASTRONAUT_FACE[1], ASTRONAUT_FACE[2] + shift,
-                              ASTRONAUT_FACE[3])) > 0.7, (r.seq, face.box)
+                              ASTRONAUT_FACE[3])) > 0.7, (r.stream, r.seq, face.box)
 
 
 def _event(kind: str, seq: int) -> EventRecord:
