@@ -69,7 +69,7 @@ class InferenceConfig(Section):
     classifier_model: str = Field(default="", title="Store name of the classifier when recognizer = classifier")
     gallery: str = Field(default="", title="Gallery: a SQLite file or a postgresql:// URL (shared by hosts); empty = $FACESTREAM_GALLERY or ~/.local/share/facestream/gallery.db")
     models_dir: str = Field(default="", title="Model store; empty = $FACESTREAM_MODELS or ~/.cache/facestream/models")
-    detect_ahead: bool = Field(default=True, title="With two or more streams, detect the next queued frames while the current ones are recognised (the region planner: HOG, MTCNN): more results/s on a busy CPU (2 cameras +7 %, 4 cameras +30 %, 2 cores), about one frame's processing more latency (p50 +50-100 ms); docs/detection.md")
+    detect_ahead: bool = Field(default=False, title="With two or more streams, detect the next queued frames while the current ones are recognised (the region planner: HOG, MTCNN): always about one frame's processing more latency (p50 +50-180 ms); on 2 cores more results/s in some back-to-back runs and fewer in others, so off by default; docs/detection.md")
     throttle_ms: float = Field(default=0.0, ge=0, le=60000, title="Artificial delay per batch (for fault tests only)")
 
     @model_validator(mode="before")
