@@ -5,7 +5,8 @@ embedding and recognition (on the stage's thread). Run one after the other, the 
 the stage thread works and the stage thread waits while they detect: on a 2-core box with two live cameras
 about a sixth of the CPU stayed idle. :class:`DetectAhead` starts the regions detector on the next batch
 (the oldest queued frames, which the stage processes next) as soon as the current batch's faces are found,
-so both run at once.
+so both run at once. The pipeline leaves it off by default (``inference.detect_ahead``): on 2 cores it always
+added about a frame of latency and its throughput gain did not hold across runs (docs/detection.md).
 
 A stream's planner learns from each frame in turn, so at most one batch is detected ahead and the regions
 detector is never entered twice at once. Frames detected ahead wait for the batch that holds them; one

@@ -75,7 +75,7 @@ class FaceWork:
 
     def detect_ahead(self, frames: list[FrameIn]) -> bool:
         """Start detecting the batch that comes next (video frames only) while this one is finished; False
-        when it was not started (no regions detector, or a batch is already ahead)."""
+        when it was not started (no regions detector, a batch already ahead, or these frames already done)."""
         if self.regions is None or not frames:
             return False
         return self.ahead.start([(f[0], f[1]) for f in frames],
@@ -159,8 +159,9 @@ class FaceWork:
     def close(self) -> None:
         if self.regions is not None:
             self.ahead.close()
-            self.log.info("inference: frames detected ahead: %d used, %d discarded", self.ahead.used,
-                          self.ahead.discarded)
+            if self.ahead.used or self.ahead.discarded:  # only where inference.detect_ahead was on
+                self.log.info("inference: frames detected ahead: %d used, %d discarded", self.ahead.used,
+                              self.ahead.discarded)
             self.regions.close()
         if self.recognizer is not None:
             self.gallery.close()
