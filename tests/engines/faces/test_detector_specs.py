@@ -23,8 +23,24 @@ def test_still_analyzers_build_one_analyzer_per_option_set_the_spec_asks_for():
     from facestream.pipeline.recognition.stills import StillAnalyzers
 
     analyzers = StillAnalyzers("hog")
-    small = analyzers.for_image(np.zeros((SMALL_STILL_SIDE - 1, 1200, 3), np.uint8))
-    large = analyzers.for_image(np.zeros((SMALL_STILL_SIDE, 1200, 3), np.uint8))
+    small = analyzers.for_image(np.zeros((SMALL_STILL_SIDE - 1, SMALL_STILL_SIDE + 100, 3), np.uint8))
+    large = analyzers.for_image(np.zeros((SMALL_STILL_SIDE, SMALL_STILL_SIDE + 100, 3), np.uint8))
     assert small is analyzers.for_image(np.zeros((200, 300, 3), np.uint8))
     upsample = [getattr(a.detector, "inner", a.detector).upsample for a in (small, large)]
     assert upsample == [1, 0]
+
+
+def test_a_phone_sized_photo_is_searched_for_faces_under_80_px():
+    """A 4:3 photo shrunk to 1600x1200 (what identify and enrolment do with a phone's photo) holding a 45 px
+    face: found, as face_recognition's CLI (HOG upsampled once) finds it; HOG at 1x sees nothing there."""
+    import cv2
+    from skimage.data import astronaut
+
+    from facestream.engines.faces.detector import HogDetector
+    from facestream.pipeline.recognition.stills import StillAnalyzers
+
+    photo = np.full((1200, 1600, 3), 127, np.uint8)
+    photo[400:656, 600:856] = cv2.resize(astronaut(), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    assert HogDetector(upsample=0).detect(photo) == []
+    faces = StillAnalyzers("hog").for_image(photo).analyze(photo)
+    assert faces and all(40 <= f.box[2] - f.box[0] < 80 for f in faces)
