@@ -123,8 +123,8 @@ def test_the_retrain_schedule_is_chosen_on_validation(tiny_dataset, tmp_path):
     check = load_checkpoint(tmp_path / "select" / "none-annealed")
     assert check["config"]["epochs"] == res.epochs and check["epoch"] == res.epochs
     chosen = res.candidates[0]
-    annealed = (res.annealed_check["val_accuracy"], -res.annealed_check["val_loss"]) >= (
-        chosen.val_accuracy, -chosen.val_loss)
+    long_acc, long_loss = chosen.around_best
+    annealed = (res.annealed_check["val_accuracy"], -res.annealed_check["val_loss"]) >= (long_acc, -long_loss)
     assert res.schedule_epochs == (res.epochs if annealed else 6)
 
 
@@ -142,5 +142,22 @@ def test_schedule_rule_prefers_the_annealed_run_only_when_validation_says_so(tmp
     assert _choose_schedule(*args, fake_train(0.9, 0.4))[0] == 4  # tie on accuracy, lower loss: anneal
     assert _choose_schedule(*args, fake_train(0.95, 0.9))[0] == 4
     assert _choose_schedule(*args, fake_train(0.85, 0.1))[0] == 10  # worse on validation: the long schedule
+    # the long schedule judged around its chosen epoch, not by that epoch's best-of-all score
+    near = CandidateResult("pose", 4, 10, 0.9, 0.5, 1.0, (0.85, 0.6))
+    near_args = (cfg(epochs=10), near, None, None, tmp_path, False, None, "", "cpu")
+    assert _choose_schedule(*near_args, fake_train(0.875, 0.7))[0] == 4
+    assert _choose_schedule(*near_args, fake_train(0.825, 0.1))[0] == 10
     done = CandidateResult("pose", 10, 10, 0.9, 0.5, 1.0)
     assert _choose_schedule(cfg(epochs=10), done, None, None, tmp_path, False, None, "", "cpu", None)[0] == 10
+
+
+def test_around_best_averages_the_epochs_next_to_the_chosen_one():
+    from facestream.engines.training.protocol import around_best
+
+    history = [{"epoch": e, "val_acc": a, "val_loss": 1.0 / e, "loss": 0.1} for e, a in
+               zip(range(1, 9), [0.5, 0.6, 0.7, 0.8, 1.0, 0.8, 0.7, 0.6], strict=True)]
+    acc, loss = around_best(history, 5)
+    assert acc == pytest.approx((0.7 + 0.8 + 1.0 + 0.8 + 0.7) / 5)
+    assert loss == pytest.approx(sum(1.0 / e for e in range(3, 8)) / 5)
+    assert around_best(history, 1, half=1)[0] == pytest.approx(0.55)  # clipped at the first epoch
+    assert around_best([{"epoch": 1, "loss": 0.3}], 1) is None  # no validation scores
