@@ -147,7 +147,7 @@ def train_with_validation(
         )
         results.append(
             CandidateResult(level, r.best_epoch, r.epochs_run, r.best_val_accuracy, r.best_val_loss, r.train_seconds,
-                            _as_list(around_best(r.history, r.best_epoch)))
+                            around_best(r.history, r.best_epoch))
         )
         log(f"candidate augment={level}: best epoch {r.best_epoch}, val accuracy {r.best_val_accuracy:.4f}")
     chosen = _pick(results)
@@ -204,17 +204,12 @@ def train_with_validation(
     return result
 
 
-def around_best(history: list[dict[str, float]], best_epoch: int, half: int = AROUND_BEST
-                ) -> tuple[float, float] | None:
-    """Mean validation (accuracy, loss) of the epochs within ``half`` of ``best_epoch`` (None: no scores)."""
+def around_best(history: list[dict[str, float]], best_epoch: int, half: int = AROUND_BEST) -> list[float] | None:
+    """Mean validation [accuracy, loss] of the epochs within ``half`` of ``best_epoch`` (None: no scores)."""
     near = [h for h in history if "val_acc" in h and abs(int(h["epoch"]) - best_epoch) <= half]
     if not near:
         return None
-    return (sum(h["val_acc"] for h in near) / len(near), sum(h["val_loss"] for h in near) / len(near))
-
-
-def _as_list(scores: tuple[float, float] | None) -> list[float] | None:
-    return None if scores is None else [float(v) for v in scores]
+    return [float(sum(h["val_acc"] for h in near) / len(near)), float(sum(h["val_loss"] for h in near) / len(near))]
 
 
 def _choose_schedule(cfg, chosen: CandidateResult, fit, val, out_dir: Path, resume: bool, progress,
