@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from facestream.engines.training.baselines import BASELINES  # noqa: E402
 from facestream.engines.training.data import FaceDataset, apply_split, load_image_folder  # noqa: E402
-from facestream.engines.training.protocol import DEFAULT_CANDIDATES, parse_candidates  # noqa: E402
+from facestream.engines.training.protocol import DEFAULT_CANDIDATES, DEFAULT_FOLDS, parse_candidates  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 ORL = DATA / "orl_att_faces"
@@ -103,6 +103,7 @@ def run_deep(
             resume=args.runs_dir is not None,
             progress=ProgressBar(io.StringIO()),
             device=args.device,
+            folds=args.val_folds,
         )
         model = model_from_checkpoint(load_checkpoint(run))
     probs = predict_probs(model, test.images)  # the only look at the test images
@@ -117,8 +118,18 @@ def run_deep(
         ],
         "train_seconds": res.train_seconds,
         "final_loss": res.history[-1]["loss"],
+        "folds": res.folds,
+        "schedule_epochs": res.schedule_epochs,
+        "annealed_check": res.annealed_check,
         "model": model,
     }
+
+
+def _folds_text(folds: int) -> str:
+    if folds == 1:
+        return " (one split)"
+    return (f", rotated over {folds} folds so that each training image is validated once; every fold trains "
+            "in lockstep and the folds' mean validation curve chooses (engines/training/crossval.py)")
 
 
 def ort_ms_per_face(model, images: np.ndarray) -> dict:
@@ -275,11 +286,12 @@ def write_results(
         "40 people; each person's images 1-5 train, 6-10 test (200/200). Classical baselines are deterministic "
         f"(one run, on all 5 training images). Deep models: `facestream train`'s default protocol: Adam, cosine LR "
         f"over the max epochs, batch {BATCH_SIZE}; one of each person's 5 training images held out for "
-        f"validation; augmentation candidates {', '.join(args.candidates)} (engines/training/data.py), each "
-        f"with early stopping (patience {args.patience}) on validation accuracy; the best candidate and epoch "
-        "on validation are retrained on all 5 training images and the test split is scored once. "
-        "Val acc is on 40 images (2.5% steps), so ties are broken by validation loss. Train s: the whole "
-        "protocol (every candidate run and the retrain), wall clock.",
+        f"validation{_folds_text(args.val_folds)}; augmentation candidates {', '.join(args.candidates)} "
+        f"(engines/training/data.py), each with early stopping (patience {args.patience}) on validation "
+        "accuracy; the best candidate and epoch on validation are retrained on all 5 training images and the "
+        f"test split is scored once. Val acc is on {40 * args.val_folds} predictions per epoch "
+        f"({2.5 / args.val_folds:g}% steps), ties broken by validation loss. Train s: the whole "
+        "protocol (every candidate run, the schedule check and the retrain), wall clock.",
         "",
         table([r for r in rows if r["dataset"] == "ORL"]),
         "",
@@ -319,6 +331,7 @@ def main() -> int:
         "--runs-dir", type=Path, default=None, help="keep the training runs here and resume unfinished ones"
     )
     ap.add_argument("--patience", type=int, default=15, help="early-stopping patience (facestream train's)")
+    ap.add_argument("--val-folds", type=int, default=DEFAULT_FOLDS, help="validation folds (facestream train's)")
     ap.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda)")
     ap.add_argument(
         "--data-root", type=Path, default=DATA, help="folder holding orl_att_faces/ and lfw_subset_10x10/"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facestream.engines.training.data import AUGMENT_LEVELS
-from facestream.engines.training.protocol import AUTO, DEFAULT_CANDIDATES, FINALS
+from facestream.engines.training.protocol import AUTO, DEFAULT_CANDIDATES, DEFAULT_FOLDS, FINALS
 from facestream.errors import FacestreamError
 
 # Kept here (not imported from architectures, which imports torch); a test checks they match.
@@ -76,6 +76,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.2,
         help="validation share of the training part, stratified (0.2: 1 of 5 per person; 0: none)",
+    )
+    p.add_argument(
+        "--val-folds",
+        type=int,
+        default=DEFAULT_FOLDS,
+        help=f"--augment auto: rotate the validation split over this many folds and choose on their mean "
+        f"(default {DEFAULT_FOLDS}: with --val-split 0.2 every training image is validated once; 1: one split)",
     )
     p.add_argument(
         "--patience", type=int, default=15, help="stop after this many epochs without val gain (0: off)"
@@ -163,12 +170,14 @@ def _train_auto(args: argparse.Namespace, cfg, train_ds, out: Path) -> dict[str,
         resume=resume,
         data_source=str(args.data),
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        folds=args.val_folds,
     )
     return {
         "run": str(out),
         "augment": result.augment,
         "epochs_run": result.epochs,
         "final": result.final,
+        "folds": result.folds,
         "best_val_accuracy": next(c.val_accuracy for c in result.candidates if c.augment == result.augment),
         "candidates": {c.augment: {"val_accuracy": c.val_accuracy, "best_epoch": c.best_epoch}
                        for c in result.candidates},

@@ -1,9 +1,12 @@
 """The training protocol behind ``facestream train``'s defaults: choose on validation, never on test.
 
 1. Hold out ``cfg.val_split`` of the *training* images, stratified per person and seeded by ``cfg.seed``
-   (ORL 5/5: one of each person's five training images).
-2. Train one run per candidate augmentation level on the rest, up to ``cfg.epochs`` with early stopping
-   (``cfg.patience``); each run's best epoch is its highest validation accuracy (ties: lower validation loss).
+   (ORL 5/5: one of each person's five training images). With ``folds`` > 1 the held-out images rotate
+   over that many folds (``crossval``; ``facestream train`` uses 5, so that each ORL training image is
+   validated once).
+2. Train one run per candidate augmentation level (per fold) on the rest, up to ``cfg.epochs`` with early
+   stopping (``cfg.patience``); the best epoch is the highest validation accuracy (ties: lower validation
+   loss), of the folds' mean curve when there are several.
 3. The candidate with the best validation accuracy (ties: lower validation loss, then the earlier candidate,
    i.e. less augmentation) wins, with its best epoch.
 4. ``final="retrain"`` (default): train again on all training images (validation images included) with the
@@ -31,7 +34,8 @@ from typing import TYPE_CHECKING
 from facestream.errors import FacestreamError
 from facestream.fsutil import atomic_write
 
-from .data import AUGMENT_LEVELS, FaceDataset, split_stratified
+from .crossval import best_of, fold_dir, fold_splits, mean_curve, train_folds_in_lockstep
+from .data import AUGMENT_LEVELS, FaceDataset
 
 if TYPE_CHECKING:  # torch is imported by train_with_validation only, so the CLI can name these without it
     from .train import ProgressBar, TrainConfig
@@ -39,6 +43,7 @@ if TYPE_CHECKING:  # torch is imported by train_with_validation only, so the CLI
 AUTO = "auto"  # --augment auto: choose the level on validation
 AROUND_BEST = 2  # epochs either side of the chosen one that the schedule check compares against
 DEFAULT_CANDIDATES = ("none", "pose", "strong")
+DEFAULT_FOLDS = 5  # facestream train --val-folds: each of ORL 5/5's training images validated once (crossval)
 FINALS = ("retrain", "best-val")
 SELECT_DIR = "select"
 PROTOCOL_FILE = "protocol.json"
@@ -71,6 +76,8 @@ class ProtocolResult:
     history: list[dict[str, float]] = field(default_factory=list)
     schedule_epochs: int = 0  # the retrain's LR schedule length (== epochs: annealed; 0: no retrain)
     annealed_check: dict[str, float] | None = None  # the check run's last-epoch validation scores
+    folds: int = 1
+    val_folds: list[list[str]] = field(default_factory=list)  # every fold's validation files (fold 0 first)
 
     def summary(self) -> dict:
         return {
@@ -79,7 +86,9 @@ class ProtocolResult:
             "schedule_epochs": self.schedule_epochs,
             "annealed_check": self.annealed_check,
             "final": self.final,
+            "folds": self.folds,
             "val_files": self.val_files,
+            "val_folds": self.val_folds,
             "candidates": [asdict(c) for c in self.candidates],
         }
 
@@ -114,9 +123,12 @@ def train_with_validation(
     data_source: str = "",
     device: str = "cpu",
     log=None,
+    folds: int = 1,
 ) -> ProtocolResult:
     """Choose the augmentation level and the epoch on a validation split of ``data``, then produce the final
-    model in ``out_dir`` (see the module docstring). ``resume`` continues the runs already in ``out_dir``."""
+    model in ``out_dir`` (see the module docstring). ``resume`` continues the runs already in ``out_dir``.
+    ``folds`` > 1 rotates the validation split over that many folds and chooses on their mean curve
+    (``crossval``)."""
     from .train import CHECKPOINT_BEST, CHECKPOINT_LAST, annotate_checkpoints, load_checkpoint, train
 
     if final not in FINALS:
@@ -125,40 +137,33 @@ def train_with_validation(
         raise FacestreamError(
             "--augment auto chooses on a validation split: give --val-split between 0 and 1, or a fixed --augment"
         )
+    if folds > 1 and final != "retrain":
+        raise FacestreamError("--final best-val keeps one selection run's model: use it with --val-folds 1")
     out_dir = Path(out_dir)
-    fit_idx, val_idx = split_stratified(data, cfg.val_split, cfg.seed)
-    fit, val = data.subset(fit_idx), data.subset(val_idx)
+    splits = [(data.subset(f), data.subset(v)) for f, v in fold_splits(data, cfg.val_split, cfg.seed, folds)]
+    fit, val = splits[0]
     if len(val) == 0:
         raise FacestreamError("the validation split is empty: every person needs two or more training images")
     log = log or (lambda _msg: None)
+    kw = {"progress": progress, "data_source": data_source, "device": device}
     results = []
     for level in candidates:
         run = out_dir / SELECT_DIR / level
-        log(f"candidate augment={level}: {len(fit)} images, validation {len(val)}")
-        r = train(
-            replace(cfg, augment=level, stop_epoch=0),
-            fit,
-            run,
-            resume=_resumable(run, resume),
-            progress=progress,
-            data_source=data_source,
-            device=device,
-            val=val,
-        )
-        results.append(
-            CandidateResult(level, r.best_epoch, r.epochs_run, r.best_val_accuracy, r.best_val_loss, r.train_seconds,
-                            around_best(r.history, r.best_epoch))
-        )
-        log(f"candidate augment={level}: best epoch {r.best_epoch}, val accuracy {r.best_val_accuracy:.4f}")
+        log(f"candidate augment={level}: {len(fit)} images, validation {len(val)}"
+            + (f", {folds} folds" if folds > 1 else ""))
+        results.append(_select(cfg, level, splits, run, resume, train, kw))
+        c = results[-1]
+        log(f"candidate augment={level}: best epoch {c.best_epoch}, val accuracy {c.val_accuracy:.4f}")
     chosen = _pick(results)
     chosen_run = out_dir / SELECT_DIR / chosen.augment
-    calibrated = load_checkpoint(chosen_run / CHECKPOINT_BEST)
+    calibrated = load_checkpoint(fold_dir(chosen_run, 0, folds) / CHECKPOINT_BEST)
     threshold = calibrated["unknown_threshold"]
-    source = f"validation split ({len(val)} images, augment={chosen.augment} selection run)"
+    source = (f"validation split ({len(val)} images, augment={chosen.augment} selection run"
+              + (", fold 0)" if folds > 1 else ")"))
     seconds = sum(r.train_seconds for r in results)
     schedule, check = 0, None
     if final == "retrain":
-        schedule, check, check_seconds = _choose_schedule(cfg, chosen, fit, val, out_dir, resume, progress,
+        schedule, check, check_seconds = _choose_schedule(cfg, chosen, splits, out_dir, resume, progress,
                                                           data_source, device, train)
         seconds += check_seconds
         log(f"final: retrain on all {len(data)} images, augment={chosen.augment}, {chosen.best_epoch} epochs "
@@ -192,6 +197,8 @@ def train_with_validation(
         history,
         schedule,
         check,
+        folds,
+        [[str(f) for f in v.files] for _, v in splits],
     )
     annotate_checkpoints(
         out_dir,
@@ -212,11 +219,27 @@ def around_best(history: list[dict[str, float]], best_epoch: int, half: int = AR
     return [float(sum(h["val_acc"] for h in near) / len(near)), float(sum(h["val_loss"] for h in near) / len(near))]
 
 
-def _choose_schedule(cfg, chosen: CandidateResult, fit, val, out_dir: Path, resume: bool, progress,
+def _select(cfg, level: str, splits, run: Path, resume: bool, train, kw: dict) -> CandidateResult:
+    """One candidate's selection: a single run with early stopping, or the folds in lockstep."""
+    if len(splits) == 1:
+        fit, val = splits[0]
+        r = train(replace(cfg, augment=level, stop_epoch=0), fit, run, resume=_resumable(run, resume), val=val, **kw)
+        return CandidateResult(level, r.best_epoch, r.epochs_run, r.best_val_accuracy, r.best_val_loss,
+                               r.train_seconds, around_best(r.history, r.best_epoch))
+    runs = train_folds_in_lockstep(cfg, level, splits, run, resume, train, **kw)
+    curve = mean_curve([r.history for r in runs])
+    best = best_of(curve)
+    epoch = int(best["epoch"])
+    return CandidateResult(level, epoch, min(r.epochs_run for r in runs), best["val_acc"], best["val_loss"],
+                           sum(r.train_seconds for r in runs), around_best(curve, epoch))
+
+
+def _choose_schedule(cfg, chosen: CandidateResult, splits, out_dir: Path, resume: bool, progress,
                      data_source: str, device: str, train) -> tuple[int, dict[str, float] | None, float]:
     """(the retrain's schedule length, the check run's validation scores, its seconds): ``chosen.best_epoch``
     (annealed) when a run annealed to end there scores on validation at least as well as the long schedule
     did around the chosen epoch, else ``cfg.epochs``. Nothing to check when the chosen epoch ends the schedule.
+    With several folds (``splits``: (fit, val) pairs) the check trains on each and its score is their mean.
 
     Around, not at: the chosen epoch's own score is the best of every epoch the run had, so it is biased
     upwards against the check run's single last epoch (with 40 validation images one image is 2.5 %); the
@@ -225,13 +248,19 @@ def _choose_schedule(cfg, chosen: CandidateResult, fit, val, out_dir: Path, resu
     if chosen.best_epoch >= cfg.epochs:
         return cfg.epochs, None, 0.0
     run = out_dir / SELECT_DIR / f"{chosen.augment}-annealed"
-    r = train(replace(cfg, augment=chosen.augment, epochs=chosen.best_epoch, stop_epoch=0, patience=0), fit, run,
-              resume=_resumable(run, resume), progress=progress, data_source=data_source, device=device, val=val)
-    last = r.history[-1]
-    check = {"val_accuracy": float(last["val_acc"]), "val_loss": float(last["val_loss"])}
+    lasts, seconds = [], 0.0
+    for k, (fit, val) in enumerate(splits):
+        where = fold_dir(run, k, len(splits))
+        r = train(replace(cfg, augment=chosen.augment, epochs=chosen.best_epoch, stop_epoch=0, patience=0), fit,
+                  where, resume=_resumable(where, resume), progress=progress, data_source=data_source,
+                  device=device, val=val)
+        lasts.append(r.history[-1])
+        seconds += r.train_seconds
+    check = {"val_accuracy": float(sum(h["val_acc"] for h in lasts) / len(lasts)),
+             "val_loss": float(sum(h["val_loss"] for h in lasts) / len(lasts))}
     long_acc, long_loss = chosen.around_best or (chosen.val_accuracy, chosen.val_loss)
     annealed = (check["val_accuracy"], -check["val_loss"]) >= (long_acc, -long_loss)
-    return (chosen.best_epoch if annealed else cfg.epochs), check, r.train_seconds
+    return (chosen.best_epoch if annealed else cfg.epochs), check, seconds
 
 
 def _resumable(run: Path, resume: bool) -> Path | None:

@@ -101,8 +101,12 @@ def test_cli_default_is_the_protocol_and_never_sees_the_test_split(image_folder,
     assert set(summary["candidates"]) == {"none", "pose"} and summary["augment"] in ("none", "pose")
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     _, test = apply_split(load_image_folder(image_folder), "orl")
-    val_files = set(json.loads((run / PROTOCOL_FILE).read_text())["val_files"])
-    assert len(val_files) == 3 and not val_files & {str(f) for f in test.files}
+    saved = json.loads((run / PROTOCOL_FILE).read_text())
+    assert summary["folds"] == saved["folds"] == 5  # the default: every training image validated once
+    val_files = {f for fold in saved["val_folds"] for f in fold}
+    train_part, _ = apply_split(load_image_folder(image_folder), "orl")
+    assert len(saved["val_files"]) == 3 and set(saved["val_files"]) <= val_files
+    assert val_files == {str(f) for f in train_part.files} and not val_files & {str(f) for f in test.files}
 
     assert main([*args, "--val-split", "0", "--out", str(tmp_path / "x")]) == 2
     assert "chooses on a validation split" in capsys.readouterr().err
@@ -138,17 +142,17 @@ def test_schedule_rule_prefers_the_annealed_run_only_when_validation_says_so(tmp
         return run
 
     chosen = CandidateResult("pose", 4, 10, 0.9, 0.5, 1.0)
-    args = (cfg(epochs=10), chosen, None, None, tmp_path, False, None, "", "cpu")
+    args = (cfg(epochs=10), chosen, [(None, None)], tmp_path, False, None, "", "cpu")
     assert _choose_schedule(*args, fake_train(0.9, 0.4))[0] == 4  # tie on accuracy, lower loss: anneal
     assert _choose_schedule(*args, fake_train(0.95, 0.9))[0] == 4
     assert _choose_schedule(*args, fake_train(0.85, 0.1))[0] == 10  # worse on validation: the long schedule
     # the long schedule judged around its chosen epoch, not by that epoch's best-of-all score
     near = CandidateResult("pose", 4, 10, 0.9, 0.5, 1.0, (0.85, 0.6))
-    near_args = (cfg(epochs=10), near, None, None, tmp_path, False, None, "", "cpu")
+    near_args = (cfg(epochs=10), near, [(None, None)], tmp_path, False, None, "", "cpu")
     assert _choose_schedule(*near_args, fake_train(0.875, 0.7))[0] == 4
     assert _choose_schedule(*near_args, fake_train(0.825, 0.1))[0] == 10
     done = CandidateResult("pose", 10, 10, 0.9, 0.5, 1.0)
-    assert _choose_schedule(cfg(epochs=10), done, None, None, tmp_path, False, None, "", "cpu", None)[0] == 10
+    assert _choose_schedule(cfg(epochs=10), done, [(None, None)], tmp_path, False, None, "", "cpu", None)[0] == 10
 
 
 def test_around_best_averages_the_epochs_next_to_the_chosen_one():

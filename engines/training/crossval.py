@@ -1,0 +1,96 @@
+"""K-fold selection for the training protocol: every training image is held out for validation once.
+
+With ORL 5/5 one validation split is 40 images, so accuracy moves in 2.5 % steps and the chosen epoch rides
+on one or two images. Rotating the held-out image over five folds validates each of the 200 training images
+once (200 predictions per epoch) at five times the training cost. The folds train in lockstep, a few epochs
+at a time, and early stopping watches the folds' mean validation curve, so every fold stops at the same
+epoch. The helpers here are pure (numpy); the training runs are passed in by ``protocol``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from facestream.errors import FacestreamError
+
+from .data import FaceDataset
+
+LOCKSTEP_EPOCHS = 5  # epochs every fold trains before the mean curve is looked at again
+
+
+def fold_splits(ds: FaceDataset, val_split: float, seed: int, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, val) index pairs, one per fold. Each person's images are permuted as ``split_stratified`` does
+    (same seed, same draws) and fold k holds out the k-th run of ``round(n * val_split)`` of them, wrapping
+    round when the folds need more images than the person has; fold 0 is ``split_stratified``'s split."""
+    if folds < 1:
+        raise FacestreamError(f"--val-folds must be 1 or more, got {folds}")
+    if not 0.0 < val_split < 1.0:
+        raise FacestreamError(f"split fraction must be between 0 and 1, got {val_split}")
+    rng = np.random.default_rng(seed)
+    fits: list[list[int]] = [[] for _ in range(folds)]
+    vals: list[list[int]] = [[] for _ in range(folds)]
+    for c in range(len(ds.classes)):
+        idx = rng.permutation(np.flatnonzero(ds.labels == c))
+        n_val = min(max(int(round(len(idx) * val_split)), 1 if len(idx) >= 2 else 0), len(idx) - 1)
+        for k in range(folds):
+            turned = np.roll(idx, -k * n_val)
+            vals[k] += list(turned[:n_val])
+            fits[k] += list(turned[n_val:])
+    as_idx = lambda x: np.sort(np.asarray(x, dtype=np.int64))  # noqa: E731
+    return [(as_idx(f), as_idx(v)) for f, v in zip(fits, vals, strict=True)]
+
+
+def mean_curve(histories: list[list[dict]]) -> list[dict[str, float]]:
+    """The folds' mean validation accuracy and loss for each epoch that every fold has scored."""
+    scored = [{int(h["epoch"]): h for h in hist if "val_acc" in h} for hist in histories]
+    common = sorted(set.intersection(*(set(s) for s in scored))) if scored else []
+    return [
+        {
+            "epoch": e,
+            "val_acc": float(np.mean([s[e]["val_acc"] for s in scored])),
+            "val_loss": float(np.mean([s[e]["val_loss"] for s in scored])),
+        }
+        for e in common
+    ]
+
+
+def best_of(curve: list[dict[str, float]]) -> dict[str, float]:
+    """The curve's best epoch: highest accuracy, ties the lower loss, then the earlier epoch (as ``train``)."""
+    if not curve:
+        raise FacestreamError("no validation scores to choose an epoch from")
+    best = curve[0]
+    for h in curve[1:]:
+        if (h["val_acc"], -h["val_loss"]) > (best["val_acc"], -best["val_loss"]):
+            best = h
+    return best
+
+
+def fold_dir(run: Path, fold: int, folds: int) -> Path:
+    """Where fold ``fold`` trains: ``run`` itself with one fold, ``run/fold-K`` with several."""
+    return run if folds == 1 else run / f"fold-{fold}"
+
+
+def train_folds_in_lockstep(cfg, level: str, splits: list[tuple[FaceDataset, FaceDataset]], run: Path,
+                            resume: bool, train, **train_kw) -> list:
+    """Train ``level`` on every fold of ``splits`` ((fit, val) datasets) up to ``cfg.epochs``, stopping all
+    of them once the mean validation curve has not improved for ``cfg.patience`` epochs (0: never). Returns
+    each fold's last ``TrainResult``. ``resume`` continues runs already in ``run``."""
+    folds = len(splits)
+    done, results = 0, []
+    while done < cfg.epochs:
+        done = min(done + LOCKSTEP_EPOCHS, cfg.epochs)
+        results = []
+        for k, (fit, val) in enumerate(splits):
+            where = fold_dir(run, k, folds)
+            again = (where / "last.pt").is_file() and (resume or done > LOCKSTEP_EPOCHS)
+            results.append(train(replace(cfg, augment=level, stop_epoch=done, patience=0), fit, where,
+                                 resume=where if again else None, val=val, **train_kw))
+        reached = min(r.epochs_run for r in results)
+        done = max(done, reached)  # resumed runs may already be further on
+        best = best_of(mean_curve([r.history for r in results]))
+        if cfg.patience and reached - int(best["epoch"]) >= cfg.patience:
+            break
+    return results
