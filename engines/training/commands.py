@@ -82,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_FOLDS,
         help=f"--augment auto: rotate the validation split over this many folds and choose on their mean "
-        f"(default {DEFAULT_FOLDS}: with --val-split 0.2 every training image is validated once; 1: one split)",
+        f"curve (default {DEFAULT_FOLDS}: one split; 5 with --val-split 0.2 validates every training image once, "
+        "at 5x the cost)",
     )
     p.add_argument(
         "--patience", type=int, default=15, help="stop after this many epochs without val gain (0: off)"

@@ -98,3 +98,14 @@ def test_early_stopping_watches_the_mean_curve_and_stops_every_fold_together(tin
     stop = reached.pop()
     best = int(best_of(mean_curve([r.history for r in runs]))["epoch"])
     assert stop == 40 or stop - best >= 2 and stop - best < 2 + LOCKSTEP_EPOCHS
+
+
+def test_resume_reuses_every_finished_fold(tiny_dataset, tmp_path):
+    pytest.importorskip("torch")
+    from facestream.engines.training.protocol import train_with_validation
+
+    first = train_with_validation(cfg(epochs=2), tiny_dataset, tmp_path, ("none",), progress=quiet(), folds=2)
+    again = train_with_validation(cfg(epochs=2), tiny_dataset, tmp_path, ("none",), resume=True, progress=quiet(),
+                                  folds=2)
+    assert (again.augment, again.epochs) == (first.augment, first.epochs)
+    assert again.train_seconds == pytest.approx(first.train_seconds)  # nothing was trained again

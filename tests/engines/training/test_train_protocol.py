@@ -102,11 +102,18 @@ def test_cli_default_is_the_protocol_and_never_sees_the_test_split(image_folder,
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     _, test = apply_split(load_image_folder(image_folder), "orl")
     saved = json.loads((run / PROTOCOL_FILE).read_text())
-    assert summary["folds"] == saved["folds"] == 5  # the default: every training image validated once
+    assert summary["folds"] == saved["folds"] == 1 and saved["val_folds"] == [saved["val_files"]]
+    val_files = set(saved["val_files"])
+    assert len(val_files) == 3 and not val_files & {str(f) for f in test.files}
+
+    folds = tmp_path / "folds"
+    assert main([*args, "--epochs", "2", "--augment-candidates", "none", "--val-folds", "5", "--out", str(folds)]) == 0
+    saved = json.loads((folds / PROTOCOL_FILE).read_text())
     val_files = {f for fold in saved["val_folds"] for f in fold}
     train_part, _ = apply_split(load_image_folder(image_folder), "orl")
-    assert len(saved["val_files"]) == 3 and set(saved["val_files"]) <= val_files
+    assert saved["folds"] == 5 and set(saved["val_files"]) <= val_files  # every training image validated once
     assert val_files == {str(f) for f in train_part.files} and not val_files & {str(f) for f in test.files}
+    capsys.readouterr()
 
     assert main([*args, "--val-split", "0", "--out", str(tmp_path / "x")]) == 2
     assert "chooses on a validation split" in capsys.readouterr().err
