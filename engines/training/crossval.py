@@ -1,11 +1,11 @@
-"""K-fold selection for the training protocol: every training image is held out for validation once.
+"""K-fold selection for the training protocol (``--val-folds K``): the held-out training images rotate.
 
 With ORL 5/5 one validation split is 40 images, so accuracy moves in 2.5 % steps and the chosen epoch rides
-on one or two images. Rotating the held-out image over five folds validates each of the 200 training images
-once (200 predictions per epoch) at five times the training cost. The folds train in lockstep, a few epochs
-at a time, and early stopping watches the folds' mean validation curve, so every fold stops at the same
-epoch. The helpers here are pure (numpy); the training runs are passed in by ``protocol``.
-"""
+on one or two images; 5 folds validate each of the 200 training images once (200 predictions per epoch) at
+five times the cost. The folds (``data.split_stratified_folds``) train in lockstep, a few epochs at a time,
+and early stopping watches their mean validation curve, so every fold stops at the same epoch. Nothing here
+imports torch: the training function is passed in by ``protocol``. Measured on ORL, the folds did not
+separate the candidates (bench/results/classifiers_5fold.md), so one split stays the default."""
 
 from __future__ import annotations
 
@@ -19,28 +19,6 @@ from facestream.errors import FacestreamError
 from .data import FaceDataset
 
 LOCKSTEP_EPOCHS = 5  # epochs every fold trains before the mean curve is looked at again
-
-
-def fold_splits(ds: FaceDataset, val_split: float, seed: int, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit, val) index pairs, one per fold. Each person's images are permuted as ``split_stratified`` does
-    (same seed, same draws) and fold k holds out the k-th run of ``round(n * val_split)`` of them, wrapping
-    round when the folds need more images than the person has; fold 0 is ``split_stratified``'s split."""
-    if folds < 1:
-        raise FacestreamError(f"--val-folds must be 1 or more, got {folds}")
-    if not 0.0 < val_split < 1.0:
-        raise FacestreamError(f"split fraction must be between 0 and 1, got {val_split}")
-    rng = np.random.default_rng(seed)
-    fits: list[list[int]] = [[] for _ in range(folds)]
-    vals: list[list[int]] = [[] for _ in range(folds)]
-    for c in range(len(ds.classes)):
-        idx = rng.permutation(np.flatnonzero(ds.labels == c))
-        n_val = min(max(int(round(len(idx) * val_split)), 1 if len(idx) >= 2 else 0), len(idx) - 1)
-        for k in range(folds):
-            turned = np.roll(idx, -k * n_val)
-            vals[k] += list(turned[:n_val])
-            fits[k] += list(turned[n_val:])
-    as_idx = lambda x: np.sort(np.asarray(x, dtype=np.int64))  # noqa: E731
-    return [(as_idx(f), as_idx(v)) for f, v in zip(fits, vals, strict=True)]
 
 
 def mean_curve(histories: list[list[dict]]) -> list[dict[str, float]]:

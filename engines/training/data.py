@@ -106,17 +106,35 @@ def split_by_file_index(ds: FaceDataset, train_per_class: int = 5) -> tuple[np.n
 
 def split_stratified(ds: FaceDataset, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random split keeping each class's share; every class keeps >= 1 image on each side when it has >= 2."""
+    return split_stratified_folds(ds, test_fraction, seed, 1)[0]
+
+
+def split_stratified_folds(
+    ds: FaceDataset, test_fraction: float, seed: int, folds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs, one per fold: each class's images are permuted (seeded) and fold k takes
+    the k-th run of ``round(n * test_fraction)`` of them as its test part, wrapping round when the folds
+    need more images than the class has. Fold 0 is ``split_stratified``'s split."""
     if not 0.0 < test_fraction < 1.0:
         raise FacestreamError(f"split fraction must be between 0 and 1, got {test_fraction}")
+    if folds < 1:
+        raise FacestreamError(f"--val-folds must be 1 or more, got {folds}")
     rng = np.random.default_rng(seed)
-    train, test = [], []
+    trains: list[list[int]] = [[] for _ in range(folds)]
+    tests: list[list[int]] = [[] for _ in range(folds)]
     for c in range(len(ds.classes)):
         idx = rng.permutation(np.flatnonzero(ds.labels == c))
         n_test = int(round(len(idx) * test_fraction))
         n_test = min(max(n_test, 1 if len(idx) >= 2 else 0), len(idx) - 1)
-        test += list(idx[:n_test])
-        train += list(idx[n_test:])
-    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(test, dtype=np.int64))
+        for k in range(folds):
+            turned = np.roll(idx, -k * n_test)
+            tests[k] += list(turned[:n_test])
+            trains[k] += list(turned[n_test:])
+    return [(_sorted_index(tr), _sorted_index(te)) for tr, te in zip(trains, tests, strict=True)]
+
+
+def _sorted_index(idx: list[int]) -> np.ndarray:
+    return np.sort(np.asarray(idx, dtype=np.int64))
 
 
 def apply_split(

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from facestream.errors import FacestreamError
 from facestream.fsutil import atomic_write
 
-from .crossval import best_of, fold_dir, fold_splits, mean_curve, train_folds_in_lockstep
-from .data import AUGMENT_LEVELS, FaceDataset
+from .crossval import best_of, fold_dir, mean_curve, train_folds_in_lockstep
+from .data import AUGMENT_LEVELS, FaceDataset, split_stratified_folds
 
 if TYPE_CHECKING:  # torch is imported by train_with_validation only, so the CLI can name these without it
     from .train import ProgressBar, TrainConfig
@@ -139,7 +139,7 @@ def train_with_validation(
     if folds > 1 and final != "retrain":
         raise FacestreamError("--final best-val keeps one selection run's model: use it with --val-folds 1")
     out_dir = Path(out_dir)
-    splits = [(data.subset(f), data.subset(v)) for f, v in fold_splits(data, cfg.val_split, cfg.seed, folds)]
+    splits = [(data.subset(f), data.subset(v)) for f, v in split_stratified_folds(data, cfg.val_split, cfg.seed, folds)]
     fit, val = splits[0]
     if len(val) == 0:
         raise FacestreamError("the validation split is empty: every person needs two or more training images")

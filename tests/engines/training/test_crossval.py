@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from facestream.engines.training.crossval import best_of, fold_splits, mean_curve
-from facestream.engines.training.data import split_stratified
+from facestream.engines.training.crossval import best_of, mean_curve
+from facestream.engines.training.data import split_stratified, split_stratified_folds
 from facestream.errors import FacestreamError
 
 
@@ -28,7 +28,7 @@ def quiet():
 
 
 def test_every_training_image_is_held_out_once_over_the_folds(tiny_dataset):
-    splits = fold_splits(tiny_dataset, 0.25, seed=3, folds=4)  # 8 images a person, 2 held out per fold
+    splits = split_stratified_folds(tiny_dataset, 0.25, seed=3, folds=4)  # 8 images a person, 2 held out per fold
     held = np.concatenate([v for _, v in splits])
     assert sorted(held.tolist()) == list(range(len(tiny_dataset)))
     for fit, val in splits:
@@ -38,14 +38,14 @@ def test_every_training_image_is_held_out_once_over_the_folds(tiny_dataset):
 
 def test_fold_zero_is_the_single_split_and_folds_wrap_round(tiny_dataset):
     fit0, val0 = split_stratified(tiny_dataset, 0.25, 7)
-    (fit, val), *_ = fold_splits(tiny_dataset, 0.25, 7, folds=1)
+    (fit, val), *_ = split_stratified_folds(tiny_dataset, 0.25, 7, folds=1)
     np.testing.assert_array_equal(fit, fit0)
     np.testing.assert_array_equal(val, val0)
-    six = fold_splits(tiny_dataset, 0.25, 7, folds=6)  # more folds than 8 / 2 runs: folds 4, 5 repeat 0, 1
+    six = split_stratified_folds(tiny_dataset, 0.25, 7, folds=6)  # more folds than 8 / 2 runs: folds 4, 5 repeat 0, 1
     np.testing.assert_array_equal(six[4][1], six[0][1])
     assert len({tuple(v) for _, v in six}) == 4
     with pytest.raises(FacestreamError, match="--val-folds"):
-        fold_splits(tiny_dataset, 0.25, 7, folds=0)
+        split_stratified_folds(tiny_dataset, 0.25, 7, folds=0)
 
 
 def test_the_mean_curve_covers_the_epochs_every_fold_scored_and_picks_like_train():
@@ -90,7 +90,7 @@ def test_early_stopping_watches_the_mean_curve_and_stops_every_fold_together(tin
     from facestream.engines.training.crossval import LOCKSTEP_EPOCHS, train_folds_in_lockstep
     from facestream.engines.training.train import train
 
-    splits = [(tiny_dataset.subset(f), tiny_dataset.subset(v)) for f, v in fold_splits(tiny_dataset, 0.25, 0, 2)]
+    splits = [(tiny_dataset.subset(f), tiny_dataset.subset(v)) for f, v in split_stratified_folds(tiny_dataset, 0.25, 0, 2)]
     runs = train_folds_in_lockstep(cfg(epochs=40, patience=2), "none", splits, tmp_path, False, train,
                                    progress=quiet())
     reached = {r.epochs_run for r in runs}
