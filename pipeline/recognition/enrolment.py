@@ -93,7 +93,7 @@ class PhotoEnroller:
         """The embedding of the one face in an RGB uint8 image; FacestreamError ``label: reason`` if refused."""
         from facestream.engines.faces.quality import is_enrolable
 
-        faces = self.analyzers.for_image(rgb).analyze(rgb)
+        faces = self.analyzers.analyze(rgb)
         if not faces:
             raise FacestreamError(f"{label}: no face found")
         if len(faces) > 1:

@@ -104,7 +104,16 @@ class StillAnalyzers:
 
     def for_image(self, rgb: np.ndarray) -> Any:
         """The analyzer for this image (``analyze(rgb) -> faces``)."""
-        options = self.spec.still_options(min(rgb.shape[:2]))
+        return self._with(self.spec.still_options(min(rgb.shape[:2])))
+
+    def analyze(self, rgb: np.ndarray) -> list:
+        """The faces of this photo; where none is found, searched again as the spec's retry asks (HOG: a
+        thumbnail at 4x)."""
+        faces = self.for_image(rgb).analyze(rgb)
+        retry = None if faces else self.spec.still_retry_options(min(rgb.shape[:2]))
+        return self._with(retry).analyze(rgb) if retry else faces
+
+    def _with(self, options: dict[str, Any]) -> Any:
         key = tuple(sorted(options.items()))
         if key not in self._built:
             self._built[key] = self._make(**options)
@@ -122,7 +131,7 @@ class StillIdentifier:
 
     def identify(self, rgb: np.ndarray, scale: float = 1.0) -> list[StillFace]:
         """``scale`` maps file pixels to ``rgb`` pixels (boxes are reported in file pixels)."""
-        faces = self.analyzers.for_image(rgb).analyze(rgb)
+        faces = self.analyzers.analyze(rgb)
         if not faces:
             return []
         boxes = [to_source(face.box, scale) for face in faces]

@@ -114,3 +114,22 @@ def test_lfw_folder_of_enrolled_people_is_identified(tmp_path, capsys):
     right = sum(1 for f, person in truth.items() if person in named.get(f, set()))
     assert not wrong, wrong
     assert right >= 0.98 * len(truth), f"{right}/{len(truth)} identified"
+
+
+def test_a_face_under_40_px_in_a_thumbnail_is_named(tmp_path, capsys):
+    """The astronaut enrolled from a crop of the full image, then a 300x400 thumbnail holding her face at
+    23 px: HOG upsampled once finds nothing there, the photo is searched again at 4x and the face named."""
+    from skimage.data import astronaut
+
+    rgb = astronaut()
+    known, probes = tmp_path / "known" / "eileen", tmp_path / "probes"
+    known.mkdir(parents=True)
+    probes.mkdir()
+    cv2.imwrite(str(known / "crop.png"), cv2.cvtColor(rgb[20:260, 110:340], cv2.COLOR_RGB2BGR))
+    thumb = np.full((300, 400, 3), 127, np.uint8)
+    thumb[100:228, 150:278] = cv2.resize(rgb, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(probes / "thumb.png"), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
+    code, out, err = _run(capsys, probes, "--enrol-from", tmp_path / "known")
+    assert code == 0, err
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert row["name"] == "eileen" and float(row["x2"]) - float(row["x1"]) < 32, row
