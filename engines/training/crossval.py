@@ -19,6 +19,12 @@ from facestream.errors import FacestreamError
 from .data import FaceDataset
 
 LOCKSTEP_EPOCHS = 5  # epochs every fold trains before the mean curve is looked at again
+LAST = "last.pt"  # train.CHECKPOINT_LAST (train imports torch; a test checks they match)
+
+
+def val_rank(accuracy: float, loss: float) -> tuple[float, float]:
+    """How every choice in the protocol ranks validation scores: accuracy, ties the lower loss."""
+    return accuracy, -loss
 
 
 def mean_curve(histories: list[list[dict]]) -> list[dict[str, float]]:
@@ -41,7 +47,7 @@ def best_of(curve: list[dict[str, float]]) -> dict[str, float]:
         raise FacestreamError("no validation scores to choose an epoch from")
     best = curve[0]
     for h in curve[1:]:
-        if (h["val_acc"], -h["val_loss"]) > (best["val_acc"], -best["val_loss"]):
+        if val_rank(h["val_acc"], h["val_loss"]) > val_rank(best["val_acc"], best["val_loss"]):
             best = h
     return best
 
@@ -59,11 +65,12 @@ def train_folds_in_lockstep(cfg, level: str, splits: list[tuple[FaceDataset, Fac
     folds = len(splits)
     done, results = 0, []
     while done < cfg.epochs:
+        continuing = resume or done > 0  # the first pass starts afresh unless resuming
         done = min(done + LOCKSTEP_EPOCHS, cfg.epochs)
         results = []
         for k, (fit, val) in enumerate(splits):
             where = fold_dir(run, k, folds)
-            again = (where / "last.pt").is_file() and (resume or done > LOCKSTEP_EPOCHS)
+            again = continuing and (where / LAST).is_file()
             results.append(train(replace(cfg, augment=level, stop_epoch=done, patience=0), fit, where,
                                  resume=where if again else None, val=val, **train_kw))
         reached = min(r.epochs_run for r in results)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from facestream.errors import FacestreamError
 from facestream.fsutil import atomic_write
 
-from .crossval import best_of, fold_dir, mean_curve, train_folds_in_lockstep
+from .crossval import best_of, fold_dir, mean_curve, train_folds_in_lockstep, val_rank
 from .data import AUGMENT_LEVELS, FaceDataset, split_stratified_folds
 
 if TYPE_CHECKING:  # torch is imported by train_with_validation only, so the CLI can name these without it
@@ -106,7 +106,7 @@ def parse_candidates(text: str) -> tuple[str, ...]:
 def _pick(results: list[CandidateResult]) -> CandidateResult:
     best = results[0]
     for r in results[1:]:  # strictly better only: ties keep the earlier (less augmented) candidate
-        if (r.val_accuracy, -r.val_loss) > (best.val_accuracy, -best.val_loss):
+        if val_rank(r.val_accuracy, r.val_loss) > val_rank(best.val_accuracy, best.val_loss):
             best = r
     return best
 
@@ -258,7 +258,7 @@ def _choose_schedule(cfg, chosen: CandidateResult, splits, out_dir: Path, resume
     check = {"val_accuracy": float(sum(h["val_acc"] for h in lasts) / len(lasts)),
              "val_loss": float(sum(h["val_loss"] for h in lasts) / len(lasts))}
     long_acc, long_loss = chosen.around_best or (chosen.val_accuracy, chosen.val_loss)
-    annealed = (check["val_accuracy"], -check["val_loss"]) >= (long_acc, -long_loss)
+    annealed = val_rank(check["val_accuracy"], check["val_loss"]) >= val_rank(long_acc, long_loss)
     return (chosen.best_epoch if annealed else cfg.epochs), check, seconds
 
 

@@ -27,6 +27,7 @@ from facestream.errors import FacestreamError
 from facestream.fsutil import atomic_open
 
 from .architectures import build_model, is_embedding_model
+from .crossval import val_rank
 from .data import FaceDataset, make_augmenter, split_stratified
 
 LOSSES = ("ce", "mse")
@@ -305,9 +306,7 @@ def train(
         stats: dict[str, Any] = {"loss": total_loss / seen, "train_acc": correct / seen}
         if val_ds is not None:
             stats["val_acc"], stats["val_loss"] = _evaluate(model, val_ds)
-            improved = stats["val_acc"] > best_acc or (
-                stats["val_acc"] == best_acc and stats["val_loss"] < best_loss
-            )
+            improved = val_rank(stats["val_acc"], stats["val_loss"]) > val_rank(best_acc, best_loss)
         else:
             improved = True
         elapsed += time.perf_counter() - t0

@@ -109,3 +109,11 @@ def test_resume_reuses_every_finished_fold(tiny_dataset, tmp_path):
                                   folds=2)
     assert (again.augment, again.epochs) == (first.augment, first.epochs)
     assert again.train_seconds == pytest.approx(first.train_seconds)  # nothing was trained again
+
+
+def test_lockstep_looks_for_the_checkpoint_train_writes():
+    pytest.importorskip("torch")
+    from facestream.engines.training.crossval import LAST
+    from facestream.engines.training.train import CHECKPOINT_LAST
+
+    assert LAST == CHECKPOINT_LAST
