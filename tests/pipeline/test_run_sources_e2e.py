@@ -63,3 +63,25 @@ def test_run_a_folder_of_photos_of_enrolled_people_names_them(tmp_path):
     assert right >= 0.98 * len(truth), f"{right}/{len(truth)} identified"
     events = [json.loads(line) for p in (out / "events").glob("*.jsonl") for line in p.read_text().splitlines()]
     assert {e["kind"] for e in events} == {"identified"} and len(events) >= right  # one per named face
+
+
+def test_run_a_folder_names_a_face_under_40_px_in_a_thumbnail(tmp_path):
+    """A 300x400 photo holding the astronaut's face at 23 px, enrolled from a crop of the full image:
+    preprocess enlarges the small photo before HOG's own 2x, so `facestream run photos/` names her."""
+    import cv2
+    import numpy as np
+    from skimage.data import astronaut
+
+    rgb = astronaut()
+    crop, photos = tmp_path / "eileen.png", tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(crop), cv2.cvtColor(rgb[20:260, 110:340], cv2.COLOR_RGB2BGR))
+    thumb = np.full((300, 400, 3), 127, np.uint8)
+    thumb[100:228, 150:278] = cv2.resize(rgb, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(photos / "thumb.png"), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
+    _run(tmp_path, "gallery", "add", "eileen", str(crop))
+    out = tmp_path / "out"
+    _run(tmp_path, "run", str(photos), "--out", str(out))
+    (result,) = read_results(out)
+    (face,) = result["faces"]
+    assert face["identity"] == "eileen" and face["box"][2] - face["box"][0] < 32, face
